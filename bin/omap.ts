@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+/**
+ * The `omap` command line: `omap serve` runs the platform on the configured (or embedded default)
+ * settings; `omap help` lists every option with its environment variable.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { createBroker } from '../broker/index.js';
+import { type Config, ConfigError, ConfigSchema, envName, flagName, loadConfig } from './config.js';
+
+function usage(): string {
+  const lines = [
+    'Usage: omap serve [--config omap.json] [--option value ...]',
+    '',
+    'Options (flag, environment, default):',
+  ];
+  for (const [key, schema] of Object.entries(ConfigSchema.properties)) {
+    const s = schema as { default?: unknown; description?: string };
+    lines.push(
+      `  --${flagName(key)}  ${envName(key)}  (${JSON.stringify(s.default)})  ${s.description ?? ''}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+async function serve(config: Config): Promise<void> {
+  const logger = pino({ level: config.logLevel, base: { service: 'omap' } });
+  const broker = createBroker({
+    host: config.host,
+    mqtt: { port: config.mqttPort },
+    logger,
+    limits: {
+      maxPacketSize: config.maxPacketSize,
+      maxOutboundBytes: config.maxOutboundBytes,
+      maxInflight: config.maxInflight,
+      maxQueued: config.maxQueued,
+      connectTimeoutMs: config.connectTimeoutMs,
+      maxClientIdBytes: config.maxClientIdBytes,
+      maxTopicLevels: config.maxTopicLevels,
+      maxRetained: config.maxRetained,
+      defaultSessionExpirySeconds: config.defaultSessionExpirySeconds,
+    },
+  });
+  await broker.listen();
+  if (config.auth === 'none') {
+    logger.warn('auth is "none": every client that reaches these ports may publish and subscribe');
+  }
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    broker.close().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command = 'serve', ...rest] = argv[0]?.startsWith('-') ? ['serve', ...argv] : argv;
+  if (command === 'help' || rest.includes('--help') || command === '--help') {
+    console.log(usage());
+    return;
+  }
+  if (command === 'version' || command === '--version') {
+    console.log(version());
+    return;
+  }
+  if (command !== 'serve') throw new ConfigError(`unknown command "${command}"\n\n${usage()}`);
+  const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
+  for (const key of Object.keys(ConfigSchema.properties)) options[flagName(key)] = { type: 'string' };
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof options; args: string[]; strict: true }>>;
+  try {
+    parsed = parseArgs({ args: rest, options, strict: true });
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const { config: file, ...flags } = parsed.values as Record<string, string | undefined>;
+  const cleanFlags = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as Record<
+    string,
+    string
+  >;
+  const config = loadConfig({ ...(file !== undefined && { file }), env: process.env, flags: cleanFlags });
+  await serve(config);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    console.error(`omap: ${err.message}`);
+    process.exit(2);
+  }
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,157 @@
+/**
+ * `createBroker(options)`: the library entry. Wires the protocol front-ends to one broker core.
+ */
+import type { Authorizer, ClientInfo } from './core/authorizer.js';
+import { BrokerCore, type BrokerEvents, type CoreLimits, DEFAULT_CORE_LIMITS } from './core/broker-core.js';
+import type { Logger } from './core/logger.js';
+import { Message, type MessageProperties, type QoS } from './core/message.js';
+import { validateTopicName } from './core/topic.js';
+import { MqttFrontEnd } from './mqtt/mqtt-front-end.js';
+import { DEFAULT_MQTT_LIMITS, type MqttLimits } from './mqtt/options.js';
+import { type ListenAddress, TcpListener } from './mqtt/tcp-listener.js';
+
+export type BrokerLimits = CoreLimits & MqttLimits;
+
+export interface BrokerOptions {
+  /** Address every listener binds to unless it names its own. Default 127.0.0.1. */
+  host?: string;
+  /** MQTT over TCP; `false` disables it. Port 1883 by default, 0 picks a free port. */
+  mqtt?: { port?: number; host?: string } | false;
+  /** Decides connect/publish/subscribe. Default: allow everything. */
+  authorizer?: Authorizer;
+  /** A pino-compatible logger. Default: silent. */
+  logger?: Logger;
+  limits?: Partial<BrokerLimits>;
+}
+
+export interface ListeningAddresses {
+  mqtt?: ListenAddress;
+}
+
+export interface PublishInput {
+  topic: string;
+  payload: Buffer | Uint8Array | string;
+  qos?: QoS;
+  retain?: boolean;
+  properties?: MessageProperties;
+}
+
+export class Broker {
+  readonly core: BrokerCore;
+  readonly mqtt: MqttFrontEnd;
+  readonly limits: BrokerLimits;
+  private readonly tcp: TcpListener | null;
+  private closing: Promise<void> | null = null;
+
+  constructor(options: BrokerOptions = {}) {
+    this.limits = { ...DEFAULT_CORE_LIMITS, ...DEFAULT_MQTT_LIMITS, ...options.limits };
+    const coreOptions: ConstructorParameters<typeof BrokerCore>[0] = { limits: this.limits };
+    if (options.authorizer) coreOptions.authorizer = options.authorizer;
+    if (options.logger) coreOptions.logger = options.logger;
+    this.core = new BrokerCore(coreOptions);
+    this.mqtt = new MqttFrontEnd(this.core, this.limits);
+    const host = options.host ?? '127.0.0.1';
+    this.tcp =
+      options.mqtt === false
+        ? null
+        : new TcpListener(this.mqtt, options.mqtt?.host ?? host, options.mqtt?.port ?? 1883);
+  }
+
+  /** Starts every configured listener; resolves with the addresses actually bound. */
+  async listen(): Promise<ListeningAddresses> {
+    const addresses: ListeningAddresses = {};
+    if (this.tcp) {
+      addresses.mqtt = await this.tcp.listen();
+      this.core.logger.info({ protocol: 'mqtt', ...addresses.mqtt }, 'listening');
+    }
+    return addresses;
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, tell MQTT 5 clients the server is going away, flush what is
+   * queued to every socket, then resolve once the sockets are closed.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const stopped = this.tcp?.close();
+      this.mqtt.closeAll();
+      await stopped;
+      for (const session of [...this.core.sessions.values()]) this.core.discardSession(session);
+    })();
+    return this.closing;
+  }
+
+  /** Publishes a message from the application itself (no authorization). Returns the deliveries made. */
+  publish(input: PublishInput): number {
+    const error = validateTopicName(input.topic, this.limits);
+    if (error !== null) throw new TypeError(`invalid topic "${input.topic}": ${error}`);
+    const payload =
+      typeof input.payload === 'string'
+        ? Buffer.from(input.payload)
+        : Buffer.from(input.payload.buffer, input.payload.byteOffset, input.payload.byteLength);
+    const message = new Message(
+      input.topic,
+      payload,
+      input.qos ?? 0,
+      input.retain ?? false,
+      undefined,
+      input.properties,
+    );
+    return this.core.publish(message, undefined);
+  }
+
+  on<K extends keyof BrokerEvents>(event: K, listener: (...args: BrokerEvents[K]) => void): this {
+    this.core.on(event, listener as never);
+    return this;
+  }
+
+  off<K extends keyof BrokerEvents>(event: K, listener: (...args: BrokerEvents[K]) => void): this {
+    this.core.off(event, listener as never);
+    return this;
+  }
+
+  /** Forgets cached publish decisions (of one client, or all), after a policy change. */
+  invalidateAuthorizations(clientId?: string): void {
+    this.core.invalidateAuthorizations(clientId);
+  }
+
+  /** Live counters for metrics and tests. */
+  stats(): BrokerStats {
+    let droppedQos0 = 0;
+    let droppedOverflow = 0;
+    for (const s of this.core.sessions.values()) {
+      droppedQos0 += s.stats.droppedQos0;
+      droppedOverflow += s.stats.droppedOverflow;
+    }
+    return {
+      connections: this.mqtt.connections.size,
+      sessions: this.core.sessions.size,
+      subscriptions: this.core.router.index.size,
+      retained: this.core.retained.size,
+      droppedQos0,
+      droppedOverflow,
+      ...this.mqtt.stats,
+    };
+  }
+}
+
+export interface BrokerStats {
+  connections: number;
+  sessions: number;
+  subscriptions: number;
+  retained: number;
+  /** QoS 0 deliveries dropped for congested or offline subscribers (live sessions only). */
+  droppedQos0: number;
+  droppedOverflow: number;
+  malformed: number;
+  tooLarge: number;
+  overflowDisconnects: number;
+  keepaliveTimeouts: number;
+  connectTimeouts: number;
+}
+
+export function createBroker(options: BrokerOptions = {}): Broker {
+  return new Broker(options);
+}
+
+export type { ClientInfo };
