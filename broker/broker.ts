@@ -105,6 +105,11 @@ export class Broker {
     return this;
   }
 
+  once<K extends keyof BrokerEvents>(event: K, listener: (...args: BrokerEvents[K]) => void): this {
+    this.core.once(event, listener as never);
+    return this;
+  }
+
   off<K extends keyof BrokerEvents>(event: K, listener: (...args: BrokerEvents[K]) => void): this {
     this.core.off(event, listener as never);
     return this;
