@@ -1,6 +1,7 @@
 /**
  * `createBroker(options)`: the library entry. Wires the protocol front-ends to one broker core.
  */
+import type { TlsOptions } from 'node:tls';
 import type { Authorizer, ClientInfo } from './core/authorizer.js';
 import { BrokerCore, type BrokerEvents, type CoreLimits, DEFAULT_CORE_LIMITS } from './core/broker-core.js';
 import type { Logger } from './core/logger.js';
@@ -17,6 +18,12 @@ export interface BrokerOptions {
   host?: string;
   /** MQTT over TCP; `false` disables it. Port 1883 by default, 0 picks a free port. */
   mqtt?: { port?: number; host?: string } | false;
+  /**
+   * MQTT over TLS (off unless given): `key`/`cert` (PEM), optional `ca`; `requestCert: true` asks
+   * clients for a certificate (mTLS), which the Authorizer receives as `ConnectRequest.certificate`.
+   * Port 8883 by default.
+   */
+  mqtts?: ({ port?: number; host?: string } & TlsOptions) | false;
   /** Decides connect/publish/subscribe. Default: allow everything. */
   authorizer?: Authorizer;
   /** A pino-compatible logger. Default: silent. */
@@ -26,6 +33,17 @@ export interface BrokerOptions {
 
 export interface ListeningAddresses {
   mqtt?: ListenAddress;
+  mqtts?: ListenAddress;
+  http?: ListenAddress;
+  coap?: ListenAddress;
+}
+
+/** A network listener of some front-end: started by `Broker.listen`, stopped first by `Broker.close`. */
+export interface BrokerListener {
+  readonly name: keyof ListeningAddresses;
+  listen(): Promise<ListenAddress>;
+  /** Stops accepting and resolves once its connections are gone. */
+  close(): Promise<void>;
 }
 
 export interface PublishInput {
@@ -40,7 +58,7 @@ export class Broker {
   readonly core: BrokerCore;
   readonly mqtt: MqttFrontEnd;
   readonly limits: BrokerLimits;
-  private readonly tcp: TcpListener | null;
+  private readonly listeners: BrokerListener[] = [];
   private closing: Promise<void> | null = null;
 
   constructor(options: BrokerOptions = {}) {
@@ -51,18 +69,24 @@ export class Broker {
     this.core = new BrokerCore(coreOptions);
     this.mqtt = new MqttFrontEnd(this.core, this.limits);
     const host = options.host ?? '127.0.0.1';
-    this.tcp =
-      options.mqtt === false
-        ? null
-        : new TcpListener(this.mqtt, options.mqtt?.host ?? host, options.mqtt?.port ?? 1883);
+    if (options.mqtt !== false) {
+      const tcp = new TcpListener(this.mqtt, options.mqtt?.host ?? host, options.mqtt?.port ?? 1883);
+      this.listeners.push({ name: 'mqtt', listen: () => tcp.listen(), close: () => tcp.close() });
+    }
+    if (options.mqtts) {
+      const { port = 8883, host: tlsHost = host, ...tls } = options.mqtts;
+      const tcp = new TcpListener(this.mqtt, tlsHost, port, tls);
+      this.listeners.push({ name: 'mqtts', listen: () => tcp.listen(), close: () => tcp.close() });
+    }
   }
 
   /** Starts every configured listener; resolves with the addresses actually bound. */
   async listen(): Promise<ListeningAddresses> {
     const addresses: ListeningAddresses = {};
-    if (this.tcp) {
-      addresses.mqtt = await this.tcp.listen();
-      this.core.logger.info({ protocol: 'mqtt', ...addresses.mqtt }, 'listening');
+    for (const listener of this.listeners) {
+      const address = await listener.listen();
+      addresses[listener.name] = address;
+      this.core.logger.info({ protocol: listener.name, ...address }, 'listening');
     }
     return addresses;
   }
@@ -73,7 +97,7 @@ export class Broker {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      const stopped = this.tcp?.close();
+      const stopped = Promise.all(this.listeners.map((l) => l.close()));
       this.mqtt.closeAll();
       await stopped;
       for (const session of [...this.core.sessions.values()]) this.core.discardSession(session);
@@ -153,6 +177,7 @@ export interface BrokerStats {
   overflowDisconnects: number;
   keepaliveTimeouts: number;
   connectTimeouts: number;
+  tlsErrors: number;
 }
 
 export function createBroker(options: BrokerOptions = {}): Broker {

@@ -23,3 +23,4 @@ export { Message, type MessageProperties, type QoS } from './core/message.js';
 export type { Subscriber, SubscriptionOptions } from './core/subscription.js';
 export { topicMatches, validateTopicFilter, validateTopicName } from './core/topic.js';
 export type { MqttLimits } from './mqtt/options.js';
+export type { ListenAddress } from './mqtt/tcp-listener.js';

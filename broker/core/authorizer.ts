@@ -19,7 +19,14 @@ export interface PeerCertificateInfo {
 export interface ConnectRequest {
   clientId: string;
   username?: string;
+  /** The secret presented: MQTT password, HTTP/WebSocket credential, CoAP `auth` query. */
   password?: Buffer;
+  /**
+   * How the secret was presented, where the protocol says: MQTT username/password (absent),
+   * HTTP `Authorization: Thing <secret>` ('thing'), `Bearer <token>` ('bearer'), Basic ('basic'),
+   * or a query parameter such as CoAP `?auth=` ('query').
+   */
+  scheme?: 'thing' | 'bearer' | 'basic' | 'query';
   protocol: Protocol;
   remoteAddress?: string;
   certificate?: PeerCertificateInfo;

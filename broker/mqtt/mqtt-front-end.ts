@@ -16,6 +16,7 @@ export class MqttFrontEnd {
     overflowDisconnects: 0,
     keepaliveTimeouts: 0,
     connectTimeouts: 0,
+    tlsErrors: 0,
   };
   private readonly contexts = new Map<'mqtt' | 'mqtt-ws', ConnectionContext>();
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -36,6 +37,11 @@ export class MqttFrontEnd {
     conn.transport = transport;
     this.startSweep();
     return conn;
+  }
+
+  tlsError(err: Error): void {
+    this.stats.tlsErrors++;
+    this.core.logger.info({ err: err.message }, 'TLS handshake failed');
   }
 
   /** Ends every connection: MQTT 5 clients are told the server is shutting down. */

@@ -1,5 +1,6 @@
-/** MQTT over plain TCP (`node:net`). */
+/** MQTT over plain TCP (`node:net`) or TLS (`node:tls`). */
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { MqttFrontEnd } from './mqtt-front-end.js';
 import { socketTransport } from './transport.js';
 
@@ -16,14 +17,21 @@ export class TcpListener {
     private readonly frontEnd: MqttFrontEnd,
     private readonly host: string,
     private readonly port: number,
+    /** With TLS options this is an MQTTS listener; `requestCert` asks clients for certificates (mTLS). */
+    private readonly tls?: TlsOptions,
   ) {}
 
   listen(): Promise<ListenAddress> {
-    const server = createServer((socket) => {
+    const onSocket = (socket: Socket): void => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
       socketTransport(socket, (t) => this.frontEnd.accept(t, 'mqtt'));
-    });
+    };
+    const server = this.tls ? createTlsServer(this.tls, onSocket) : createServer(onSocket);
+    if (this.tls) {
+      // A failed handshake concerns only that socket; count it and carry on.
+      server.on('tlsClientError', (err: Error) => this.frontEnd.tlsError(err));
+    }
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
