@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { createBroker } from '../broker/index.js';
+import { type BrokerLimits, createBroker, DEFAULT_LIMITS } from '../broker/index.js';
 import { type Config, ConfigError, ConfigSchema, envName, flagName, loadConfig } from './config.js';
 
 function usage(): string {
@@ -31,23 +31,35 @@ function version(): string {
   return pkg.version;
 }
 
+function tlsOptions(config: Config) {
+  const read = (file: string, what: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new ConfigError(`cannot read ${what} ${file}: ${(err as Error).message}`);
+    }
+  };
+  return {
+    port: config.mqttsPort,
+    cert: read(config.tlsCert, 'tlsCert'),
+    key: read(config.tlsKey, 'tlsKey'),
+    ...(config.tlsCa && { ca: read(config.tlsCa, 'tlsCa') }),
+    ...(config.tlsRequestClientCert && { requestCert: true, rejectUnauthorized: true }),
+  };
+}
+
 async function serve(config: Config): Promise<void> {
   const logger = pino({ level: config.logLevel, base: { service: 'omap' } });
+  const limits: Partial<BrokerLimits> = {};
+  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof BrokerLimits)[]) {
+    if (key in config) (limits as Record<string, unknown>)[key] = config[key as keyof Config];
+  }
   const broker = createBroker({
     host: config.host,
     mqtt: { port: config.mqttPort },
+    mqtts: config.tlsCert && config.tlsKey ? tlsOptions(config) : false,
     logger,
-    limits: {
-      maxPacketSize: config.maxPacketSize,
-      maxOutboundBytes: config.maxOutboundBytes,
-      maxInflight: config.maxInflight,
-      maxQueued: config.maxQueued,
-      connectTimeoutMs: config.connectTimeoutMs,
-      maxClientIdBytes: config.maxClientIdBytes,
-      maxTopicLevels: config.maxTopicLevels,
-      maxRetained: config.maxRetained,
-      defaultSessionExpirySeconds: config.defaultSessionExpirySeconds,
-    },
+    limits,
   });
   await broker.listen();
   if (config.auth === 'none') {

@@ -13,6 +13,9 @@ import { type ListenAddress, TcpListener } from './mqtt/tcp-listener.js';
 
 export type BrokerLimits = CoreLimits & MqttLimits;
 
+/** Every limit with its default value. */
+export const DEFAULT_LIMITS: BrokerLimits = { ...DEFAULT_CORE_LIMITS, ...DEFAULT_MQTT_LIMITS };
+
 export interface BrokerOptions {
   /** Address every listener binds to unless it names its own. Default 127.0.0.1. */
   host?: string;
@@ -62,7 +65,7 @@ export class Broker {
   private closing: Promise<void> | null = null;
 
   constructor(options: BrokerOptions = {}) {
-    this.limits = { ...DEFAULT_CORE_LIMITS, ...DEFAULT_MQTT_LIMITS, ...options.limits };
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     const coreOptions: ConstructorParameters<typeof BrokerCore>[0] = { limits: this.limits };
     if (options.authorizer) coreOptions.authorizer = options.authorizer;
     if (options.logger) coreOptions.logger = options.logger;
@@ -178,6 +181,9 @@ export interface BrokerStats {
   keepaliveTimeouts: number;
   connectTimeouts: number;
   tlsErrors: number;
+  tooLargeForClient: number;
+  throttled: number;
+  refusedConnections: number;
 }
 
 export function createBroker(options: BrokerOptions = {}): Broker {

@@ -5,6 +5,7 @@ export {
   type BrokerOptions,
   type BrokerStats,
   createBroker,
+  DEFAULT_LIMITS,
   type ListeningAddresses,
   type PublishInput,
 } from './broker.js';

@@ -162,10 +162,40 @@ export class BrokerCore extends EventEmitter<BrokerEvents> {
     session.expiryTimer.unref();
   }
 
-  /** Removes a session and all its subscriptions. */
+  /**
+   * Publishes a will on behalf of `client` if the authorizer allows it. With a delay (MQTT 5 Will Delay
+   * Interval) it waits on the session: a reconnect cancels it, the end of the session sends it at once.
+   */
+  publishWill(will: Message, client: ClientInfo, session: Session | null, delaySeconds = 0): void {
+    const fire = (): void => {
+      if (session) session.pendingWill = null;
+      const decision = this.authorizer.authorizePublish(client, will.topic);
+      const publish = (allowed: boolean): void => {
+        if (allowed) this.publish(will, client);
+        else this.logger.info({ clientId: client.id, topic: will.topic }, 'will not authorized');
+      };
+      if (typeof decision === 'boolean') publish(decision);
+      else decision.then(publish, (err: unknown) => this.logger.error({ err }, 'will authorization failed'));
+    };
+    if (delaySeconds <= 0 || session === null) {
+      fire();
+      return;
+    }
+    if (session.pendingWill) clearTimeout(session.pendingWill.timer);
+    const timer = setTimeout(fire, Math.min(delaySeconds * 1000, 2 ** 31 - 1));
+    timer.unref();
+    session.pendingWill = { timer, fire };
+  }
+
+  /** Removes a session and all its subscriptions (sending a will that was waiting for its delay). */
   discardSession(session: Session): void {
     if (session.expiryTimer) clearTimeout(session.expiryTimer);
     session.expiryTimer = null;
+    const will = session.pendingWill;
+    if (will) {
+      clearTimeout(will.timer);
+      will.fire();
+    }
     for (const filter of [...session.subscriptions.keys()]) this.unsubscribe(session, filter);
     session.reset();
     if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);

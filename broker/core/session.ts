@@ -15,6 +15,10 @@ import type { Subscriber, Subscription } from './subscription.js';
 export interface SessionLink {
   /** True while the connection's outbound buffer is under its bound. */
   canWrite(): boolean;
+  /**
+   * Sends a PUBLISH. Returns false when the link will never be able to send this message (e.g. it is
+   * larger than the client's Maximum Packet Size): the session then treats it as done (MQTT-3.1.2-25).
+   */
   writePublish(
     message: Message,
     qos: QoS,
@@ -22,7 +26,7 @@ export interface SessionLink {
     packetId: number,
     dup: boolean,
     subscriptionIds: readonly number[] | undefined,
-  ): void;
+  ): boolean;
   writePubrel(packetId: number): void;
   /** The session's queue overflowed while this link was live: the link closes (quota exceeded). */
   queueOverflow(): void;
@@ -67,6 +71,8 @@ export class Session implements Subscriber {
   expiryTimer: NodeJS.Timeout | null = null;
   /** Called (once per overflow) so the owner can log it. */
   onOverflow: ((session: Session) => void) | null = null;
+  /** An MQTT 5 will waiting for its delay: cancelled by a reconnect, sent when the delay or the session ends. */
+  pendingWill: { timer: NodeJS.Timeout; fire: () => void } | null = null;
 
   private readonly inflight = new Map<number, Outgoing>();
   private readonly queue = new Deque<Outgoing>();
@@ -121,9 +127,17 @@ export class Session implements Subscriber {
       clearTimeout(this.expiryTimer);
       this.expiryTimer = null;
     }
-    for (const out of this.inflight.values()) {
+    if (this.pendingWill) {
+      clearTimeout(this.pendingWill.timer); // reconnected within the will delay: no will (MQTT-3.1.3-9)
+      this.pendingWill = null;
+    }
+    for (const out of [...this.inflight.values()]) {
       if (out.released) link.writePubrel(out.packetId);
-      else link.writePublish(out.message, out.qos, out.retain, out.packetId, true, out.subscriptionIds);
+      else if (
+        !link.writePublish(out.message, out.qos, out.retain, out.packetId, true, out.subscriptionIds)
+      ) {
+        this.inflight.delete(out.packetId);
+      }
     }
     this.pump();
   }
@@ -183,7 +197,9 @@ export class Session implements Subscriber {
   private send(link: SessionLink, out: Outgoing): void {
     out.packetId = this.allocatePacketId();
     this.inflight.set(out.packetId, out);
-    link.writePublish(out.message, out.qos, out.retain, out.packetId, false, out.subscriptionIds);
+    if (!link.writePublish(out.message, out.qos, out.retain, out.packetId, false, out.subscriptionIds)) {
+      this.inflight.delete(out.packetId);
+    }
   }
 
   private enqueue(out: Outgoing): void {

@@ -9,6 +9,7 @@ import type { BrokerCore } from '../core/broker-core.js';
 import { DecisionCache } from '../core/decision-cache.js';
 import type { Message, QoS } from '../core/message.js';
 import type { Session, SessionLink } from '../core/session.js';
+import { TokenBucket } from '../core/token-bucket.js';
 import { handleAck, handlePubrel } from './handle-ack.js';
 import { handleConnect } from './handle-connect.js';
 import { handleDisconnect } from './handle-disconnect.js';
@@ -31,7 +32,13 @@ export interface ConnectionContext {
   readonly protocol: 'mqtt' | 'mqtt-ws';
   readonly connections: Set<MqttConnection>;
   /** Counters for metrics and tests. */
-  readonly stats: { malformed: number; tooLarge: number; overflowDisconnects: number };
+  readonly stats: {
+    malformed: number;
+    tooLarge: number;
+    overflowDisconnects: number;
+    tooLargeForClient: number;
+    throttled: number;
+  };
 }
 
 /** A packet that arrived while an asynchronous decision was pending; replayed in order afterwards. */
@@ -62,6 +69,15 @@ export class MqttConnection implements SessionLink, PacketSink, TransportHandler
   will: Message | null = null;
   /** Seconds the session outlives this connection. */
   sessionExpiry = 0;
+  /** MQTT 5 Will Delay Interval, seconds. */
+  willDelay = 0;
+  /** MQTT 5: what the client told us in CONNECT. */
+  clientMaxPacketSize = Number.POSITIVE_INFINITY;
+  clientTopicAliasMaximum = 0;
+  problemInformation = true;
+  /** Inbound topic aliases (alias → topic) and the ones we assigned outbound (topic → alias). */
+  inboundAliases: Map<number, string> | null = null;
+  private outboundAliases: Map<string, number> | null = null;
   keepaliveMs = 0;
   lastActivity: number;
   readonly createdAt: number;
@@ -77,11 +93,17 @@ export class MqttConnection implements SessionLink, PacketSink, TransportHandler
   private queuedForFlush = false;
   private pending: Promise<void> | null = null;
   private deferred: Deferred[] = [];
+  private readonly publishBucket: TokenBucket | null;
+  private readonly byteBucket: TokenBucket | null;
+  private rateTimer: NodeJS.Timeout | null = null;
 
   constructor(readonly ctx: ConnectionContext) {
     this.createdAt = this.lastActivity = Date.now();
     this.decisions = new DecisionCache(ctx.core.limits.authorizationCacheTtlMs);
     this.reader = new PacketReader(this, ctx.limits.maxPacketSize);
+    const { publishRatePerSecond: pr, byteRatePerSecond: br } = ctx.limits;
+    this.publishBucket = pr > 0 ? new TokenBucket(pr) : null;
+    this.byteBucket = br > 0 ? new TokenBucket(br, Math.max(br, ctx.limits.maxPacketSize)) : null;
     ctx.connections.add(this);
   }
 
@@ -105,8 +127,45 @@ export class MqttConnection implements SessionLink, PacketSink, TransportHandler
       this.deferred.push({ buf, start, bodyStart, end });
       return;
     }
-    const result = this.dispatch(buf, start, bodyStart, end);
+    const result = this.process(buf, start, bodyStart, end);
     if (result !== undefined) this.waitFor(result);
+  }
+
+  /** Handles one packet; returns a promise when input must wait (an async decision or a rate limit). */
+  private process(buf: Buffer, start: number, bodyStart: number, end: number): Promise<void> | undefined {
+    const result = this.dispatch(buf, start, bodyStart, end);
+    if (result !== undefined || (this.publishBucket === null && this.byteBucket === null)) return result;
+    const wait = this.rateWait(buf[start]! >> 4 === 3, end - start);
+    // At least 10 ms: waking per token would cost a timer per packet.
+    return wait > 0 ? this.throttle(Math.max(wait, 10)) : undefined;
+  }
+
+  /** Milliseconds this client must wait after a packet to stay within its publish and byte rates. */
+  private rateWait(isPublish: boolean, bytes: number): number {
+    const now = this.lastActivity;
+    let wait = 0;
+    if (isPublish && this.publishBucket !== null && !this.publishBucket.take(1, now)) {
+      wait = this.publishBucket.waitMs(now);
+    }
+    if (this.byteBucket !== null && !this.byteBucket.take(bytes, now)) {
+      wait = Math.max(wait, this.byteBucket.waitMs(now));
+    }
+    return wait;
+  }
+
+  /**
+   * A client over its rate stops being read, and the rest of its current chunk waits, until its
+   * buckets refill: nothing is refused, TCP backpressure slows the client, other clients go on.
+   */
+  private throttle(ms: number): Promise<void> {
+    this.ctx.stats.throttled++;
+    return new Promise((resolve) => {
+      this.rateTimer = setTimeout(() => {
+        this.rateTimer = null;
+        this.lastActivity = Date.now();
+        resolve();
+      }, ms);
+    });
   }
 
   onFramingError(error: FramingError, declaredSize?: number): void {
@@ -205,7 +264,7 @@ export class MqttConnection implements SessionLink, PacketSink, TransportHandler
         this.pending = null;
         while (this.deferred.length > 0 && this.pending === null && this.state !== 'closed') {
           const d = this.deferred.shift()!;
-          const next = this.dispatch(d.buf, d.start, d.bodyStart, d.end);
+          const next = this.process(d.buf, d.start, d.bodyStart, d.end);
           if (next !== undefined) {
             this.waitFor(next);
             return;
@@ -257,26 +316,52 @@ export class MqttConnection implements SessionLink, PacketSink, TransportHandler
     packetId: number,
     dup: boolean,
     subscriptionIds: readonly number[] | undefined,
-  ): void {
+  ): boolean {
     const v5 = this.version === 5;
-    const props = message.properties;
-    if (v5 && (props !== undefined || subscriptionIds !== undefined)) {
-      this.send(encodePublishV5(message, qos, retain, packetId, dup, subscriptionIds));
-      return;
-    }
-    if (qos === 0) {
+    let bytes: Buffer;
+    if (
+      v5 &&
+      (message.properties !== undefined || subscriptionIds !== undefined || this.clientTopicAliasMaximum > 0)
+    ) {
+      bytes = encodePublishV5(
+        message,
+        qos,
+        retain,
+        packetId,
+        dup,
+        subscriptionIds,
+        this.outboundAlias(message.topic),
+      );
+    } else if (qos === 0) {
       // The same bytes serve every QoS 0 subscriber with this protocol version and retain flag.
       const slot = (v5 ? 2 : 0) + (retain ? 1 : 0);
       const cache = (message.encoded ??= []);
-      let bytes = cache[slot];
-      if (bytes === undefined) {
-        bytes = encodePublish(message.topic, message.payload, 0, retain, false, 0, v5);
-        cache[slot] = bytes;
-      }
-      this.send(bytes);
-      return;
+      bytes = cache[slot] ??= encodePublish(message.topic, message.payload, 0, retain, false, 0, v5);
+    } else {
+      bytes = encodePublish(message.topic, message.payload, qos, retain, dup, packetId, v5);
     }
-    this.send(encodePublish(message.topic, message.payload, qos, retain, dup, packetId, v5));
+    if (bytes.length > this.clientMaxPacketSize) {
+      // Never send a client more than it accepts; the message counts as delivered (MQTT-3.1.2-25).
+      this.ctx.stats.tooLargeForClient++;
+      return false;
+    }
+    this.send(bytes);
+    return true;
+  }
+
+  /**
+   * The outbound alias for `topic`: [alias, isNew]. Aliases are handed out to topics in the order they
+   * are first sent until the client's maximum is used up; later topics go without one.
+   */
+  private outboundAlias(topic: string): [number, boolean] | undefined {
+    if (this.clientTopicAliasMaximum === 0) return undefined;
+    const aliases = (this.outboundAliases ??= new Map());
+    const known = aliases.get(topic);
+    if (known !== undefined) return [known, false];
+    if (aliases.size >= this.clientTopicAliasMaximum) return undefined;
+    const alias = aliases.size + 1;
+    aliases.set(topic, alias);
+    return [alias, true];
   }
 
   writePubrel(packetId: number): void {
@@ -318,8 +403,11 @@ export class MqttConnection implements SessionLink, PacketSink, TransportHandler
     if (this.state === 'closed') return;
     const wasConnected = this.state === 'connected';
     if (wasConnected && this.version === 5 && reasonCode !== undefined) {
-      this.send(mqttPacket.generate({ cmd: 'disconnect', reasonCode }, { protocolVersion: 5 }));
+      const disconnect: mqttPacket.IDisconnectPacket = { cmd: 'disconnect', reasonCode };
+      if (this.problemInformation && reasonCode >= 0x80) disconnect.properties = { reasonString: reason };
+      this.send(mqttPacket.generate(disconnect, { protocolVersion: 5 }));
     }
+    if (this.rateTimer !== null) clearTimeout(this.rateTimer);
     this.flush();
     this.state = 'closed';
     this.reader.stop();
@@ -328,12 +416,16 @@ export class MqttConnection implements SessionLink, PacketSink, TransportHandler
     this.transport.end();
 
     const session = this.session;
-    if (session !== null && session.link === this) {
+    const ownsSession = session !== null && session.link === this;
+    if (abnormal && this.will !== null && this.client !== null) {
+      // Scheduled before the session is released: a session that ends now sends a delayed will at once.
+      this.core.publishWill(this.will, this.client, ownsSession ? session : null, this.willDelay);
+    }
+    this.will = null;
+    if (ownsSession) {
       session.detach(this);
       this.core.releaseSession(session, this.sessionExpiry);
     }
-    if (abnormal && this.will !== null) this.publishWill(this.will);
-    this.will = null;
     if (wasConnected && this.client !== null) this.core.emit('clientDisconnected', this.client, reason);
   }
 
@@ -341,19 +433,6 @@ export class MqttConnection implements SessionLink, PacketSink, TransportHandler
   destroy(): void {
     this.close('server shutting down', false, ReasonCode.ServerShuttingDown);
     this.transport.destroy();
-  }
-
-  private publishWill(will: Message): void {
-    const client = this.client;
-    if (client === null) return;
-    const decision = this.core.authorizer.authorizePublish(client, will.topic);
-    const publish = (allowed: boolean): void => {
-      if (allowed) this.core.publish(will, client);
-      else this.core.logger.info({ clientId: client.id, topic: will.topic }, 'will not authorized');
-    };
-    if (typeof decision === 'boolean') publish(decision);
-    else
-      decision.then(publish, (err: unknown) => this.core.logger.error({ err }, 'will authorization failed'));
   }
 
   /** Sends a packet built by mqtt-packet for this connection's protocol version. */
@@ -369,6 +448,7 @@ function encodePublishV5(
   packetId: number,
   dup: boolean,
   subscriptionIds: readonly number[] | undefined,
+  alias: [number, boolean] | undefined,
 ): Buffer {
   const properties: NonNullable<mqttPacket.IPublishPacket['properties']> = { ...message.properties };
   if (message.expiresAt !== undefined) {
@@ -379,9 +459,11 @@ function encodePublishV5(
     properties.subscriptionIdentifier =
       subscriptionIds.length === 1 ? subscriptionIds[0]! : [...subscriptionIds];
   }
+  if (alias !== undefined) properties.topicAlias = alias[0];
   const packet: mqttPacket.IPublishPacket = {
     cmd: 'publish',
-    topic: message.topic,
+    // An alias already known to the client replaces the topic (MQTT-3.3.2-12).
+    topic: alias !== undefined && !alias[1] ? '' : message.topic,
     payload: message.payload,
     qos,
     retain,

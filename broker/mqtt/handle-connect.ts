@@ -34,6 +34,12 @@ export function handleConnect(conn: MqttConnection, packet: IConnectPacket): Pro
     return undefined;
   }
 
+  if (version === 5 && packet.properties?.authenticationMethod !== undefined) {
+    // Enhanced authentication (AUTH exchanges) is not offered (MQTT-4.12.0-1: answer 0x8C).
+    refuse(conn, ReasonCode.BadAuthenticationMethod, 'enhanced authentication is not supported');
+    return undefined;
+  }
+
   let will: Message | null = null;
   if (packet.will) {
     const topicError = validateTopicName(packet.will.topic, conn.core.limits);
@@ -43,7 +49,8 @@ export function handleConnect(conn: MqttConnection, packet: IConnectPacket): Pro
     }
     const payload =
       typeof packet.will.payload === 'string' ? Buffer.from(packet.will.payload) : packet.will.payload;
-    const { willDelayInterval: _delay, ...properties } = packet.will.properties ?? {};
+    const { willDelayInterval, ...properties } = packet.will.properties ?? {};
+    conn.willDelay = version === 5 ? (willDelayInterval ?? 0) : 0;
     will = new Message(
       packet.will.topic,
       Buffer.from(payload),
@@ -114,15 +121,28 @@ function accept(
   conn.client = client;
   conn.session = session;
   conn.will = will;
-  conn.keepaliveMs = (packet.keepalive ?? 0) * 1000;
+  const limits = conn.ctx.limits;
+  let keepalive = packet.keepalive ?? 0;
+  // MQTT 5 clients asking for more than our maximum (or for none) are told Server Keep Alive.
+  const overrideKeepalive = v5 && (keepalive === 0 || keepalive > limits.maxKeepaliveSeconds);
+  if (overrideKeepalive) keepalive = limits.maxKeepaliveSeconds;
+  conn.keepaliveMs = keepalive * 1000;
+  if (v5) {
+    const p = packet.properties;
+    if (p?.maximumPacketSize !== undefined) conn.clientMaxPacketSize = p.maximumPacketSize;
+    conn.clientTopicAliasMaximum = p?.topicAliasMaximum ?? 0;
+    conn.problemInformation = p?.requestProblemInformation !== false;
+  }
   conn.state = 'connected';
 
   const connack: IConnackPacket = { cmd: 'connack', sessionPresent: present };
   if (v5) {
     connack.reasonCode = ReasonCode.Success;
     connack.properties = {
-      maximumPacketSize: conn.ctx.limits.maxPacketSize,
-      topicAliasMaximum: 0,
+      maximumPacketSize: limits.maxPacketSize,
+      receiveMaximum: limits.receiveMaximum,
+      topicAliasMaximum: limits.topicAliasMaximum,
+      ...(overrideKeepalive && { serverKeepAlive: keepalive }),
       retainAvailable: true,
       wildcardSubscriptionAvailable: true,
       sharedSubscriptionAvailable: true,
@@ -144,8 +164,12 @@ function refuse(conn: MqttConnection, reason: number, why: string): void {
     'CONNECT refused',
   );
   const connack: IConnackPacket = { cmd: 'connack', sessionPresent: false };
-  if (conn.version === 5) connack.reasonCode = reason;
-  else connack.returnCode = connackCodeV4(reason);
+  if (conn.version === 5) {
+    connack.reasonCode = reason;
+    connack.properties = { reasonString: why };
+  } else {
+    connack.returnCode = connackCodeV4(reason);
+  }
   conn.sendPacket(connack);
   conn.close(why, false);
 }

@@ -46,19 +46,32 @@ export function handlePublishPacket(conn: MqttConnection, packet: IPublishPacket
     conn.protocolError('PUBLISH from a client carries a subscription identifier');
     return undefined;
   }
+  let topic = packet.topic;
   if (topicAlias !== undefined) {
-    // CONNACK announced Topic Alias Maximum 0, so any alias is out of range (MQTT-3.3.2-9).
-    conn.protocolError('topic alias not allowed', ReasonCode.TopicAliasInvalid);
-    return undefined;
+    if (topicAlias === 0 || topicAlias > conn.ctx.limits.topicAliasMaximum) {
+      conn.protocolError(`topic alias ${topicAlias} out of range`, ReasonCode.TopicAliasInvalid); // MQTT-3.3.2-9
+      return undefined;
+    }
+    const aliases = (conn.inboundAliases ??= new Map());
+    if (topic === '') {
+      const known = aliases.get(topicAlias);
+      if (known === undefined) {
+        conn.protocolError(`unknown topic alias ${topicAlias}`);
+        return undefined;
+      }
+      topic = known;
+    } else {
+      aliases.set(topicAlias, topic);
+    }
   }
-  const topicError = validateTopicName(packet.topic, conn.core.limits);
+  const topicError = validateTopicName(topic, conn.core.limits);
   if (topicError !== null) {
     conn.protocolError(`invalid PUBLISH topic: ${topicError}`, ReasonCode.TopicNameInvalid);
     return undefined;
   }
   const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
   const props = Object.keys(properties).length > 0 ? (properties as MessageProperties) : undefined;
-  return authorize(conn, packet.topic, payload, packet.qos, packet.retain, packet.messageId ?? 0, props);
+  return authorize(conn, topic, payload, packet.qos, packet.retain, packet.messageId ?? 0, props);
 }
 
 function authorize(
@@ -70,9 +83,19 @@ function authorize(
   packetId: number,
   properties: MessageProperties | undefined,
 ): Promise<void> | undefined {
-  if (qos === 2 && conn.session!.incomingQos2.has(packetId)) {
-    conn.send(encodeAck(5, packetId)); // a resend of a message we already routed
-    return undefined;
+  if (qos === 2) {
+    const awaiting = conn.session!.incomingQos2;
+    if (awaiting.has(packetId)) {
+      conn.send(encodeAck(5, packetId)); // a resend of a message we already routed
+      return undefined;
+    }
+    if (awaiting.size >= conn.ctx.limits.receiveMaximum) {
+      conn.protocolError(
+        'more unreleased QoS 2 messages than Receive Maximum',
+        ReasonCode.ReceiveMaximumExceeded,
+      );
+      return undefined;
+    }
   }
   const now = Date.now();
   const cached = conn.decisions.get(topic, now);

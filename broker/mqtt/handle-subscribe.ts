@@ -49,6 +49,12 @@ function finish(conn: MqttConnection, packet: ISubscribePacket, decisions: Decis
     } else if (!d) {
       conn.core.logger.debug({ clientId: conn.clientId, filter: s.topic }, 'subscribe not authorized');
       granted.push(conn.v5 ? ReasonCode.NotAuthorized : 0x80);
+    } else if (
+      !session.subscriptions.has(s.topic) &&
+      session.subscriptions.size >= conn.ctx.limits.maxSubscriptionsPerClient
+    ) {
+      conn.core.logger.info({ clientId: conn.clientId, filter: s.topic }, 'subscription limit reached');
+      granted.push(conn.v5 ? ReasonCode.QuotaExceeded : 0x80);
     } else {
       const result = conn.core.subscribe(
         session,

@@ -17,6 +17,9 @@ export class MqttFrontEnd {
     keepaliveTimeouts: 0,
     connectTimeouts: 0,
     tlsErrors: 0,
+    tooLargeForClient: 0,
+    throttled: 0,
+    refusedConnections: 0,
   };
   private readonly contexts = new Map<'mqtt' | 'mqtt-ws', ConnectionContext>();
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -33,6 +36,12 @@ export class MqttFrontEnd {
 
   /** Creates the MQTT connection for a new transport; returns the handler its events go to. */
   accept(transport: Transport, protocol: 'mqtt' | 'mqtt-ws' = 'mqtt'): TransportHandler {
+    if (this.connections.size >= this.limits.maxConnections) {
+      this.stats.refusedConnections++;
+      this.core.logger.warn({ max: this.limits.maxConnections }, 'connection limit reached');
+      transport.destroy();
+      return { onData: () => {}, onDrain: () => {}, onClose: () => {} };
+    }
     const conn = new MqttConnection(this.context(protocol));
     conn.transport = transport;
     this.startSweep();
