@@ -142,6 +142,19 @@ export class Broker {
     return this;
   }
 
+  /** Closes every live connection whose client matches (MQTT 5: reason 0x98 administrative action). */
+  disconnectClients(
+    match: (client: ClientInfo) => boolean,
+    reason = 'disconnected by administrator',
+  ): number {
+    return this.core.disconnectClients(match, reason);
+  }
+
+  /** Removes the subscriptions for which `match(client, filter)` is true, on every protocol. */
+  removeSubscriptions(match: (client: ClientInfo | undefined, filter: string) => boolean): number {
+    return this.core.removeSubscriptions(match);
+  }
+
   /** Forgets cached publish decisions (of one client, or all), after a policy change. */
   invalidateAuthorizations(clientId?: string): void {
     this.core.invalidateAuthorizations(clientId);
@@ -184,6 +197,7 @@ export interface BrokerStats {
   tooLargeForClient: number;
   throttled: number;
   refusedConnections: number;
+  expiredCredentials: number;
 }
 
 export function createBroker(options: BrokerOptions = {}): Broker {

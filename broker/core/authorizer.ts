@@ -33,7 +33,15 @@ export interface ConnectRequest {
 }
 
 export type AuthenticationResult =
-  | { ok: true; principal?: unknown }
+  | {
+      ok: true;
+      principal?: unknown;
+      /**
+       * When the credential stops being valid (ms since epoch), e.g. a JWT's `exp`: the connection is
+       * closed then (MQTT 5 reason 0xA0 maximum connect time).
+       */
+      expiresAt?: number;
+    }
   | { ok: false; reason: 'bad-credentials' | 'not-authorized' | 'unavailable' };
 
 /** What the authorizer is told about a client when it decides publish and subscribe. */

@@ -43,6 +43,12 @@ export interface BrokerEvents {
   message: [message: Message, publisher: ClientInfo | undefined];
 }
 
+/** What every front-end lets management do to its live clients. */
+export interface FrontEndControl {
+  /** Closes the connections whose client matches; returns how many. */
+  disconnect(match: (client: ClientInfo) => boolean, reason: string): number;
+}
+
 export interface CoreOptions {
   authorizer?: Authorizer;
   logger?: Logger;
@@ -199,6 +205,30 @@ export class BrokerCore extends EventEmitter<BrokerEvents> {
     for (const filter of [...session.subscriptions.keys()]) this.unsubscribe(session, filter);
     session.reset();
     if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
+  }
+
+  /** Front-ends register here so management can reach their live clients. */
+  readonly frontEnds = new Set<FrontEndControl>();
+
+  /** Closes every live connection (any protocol) whose client matches; returns how many. */
+  disconnectClients(match: (client: ClientInfo) => boolean, reason: string): number {
+    let n = 0;
+    for (const f of this.frontEnds) n += f.disconnect(match, reason);
+    return n;
+  }
+
+  /**
+   * Removes the subscriptions for which `match(client, filter)` is true (e.g. after a revoked right),
+   * whatever protocol holds them. Returns how many were removed.
+   */
+  removeSubscriptions(match: (client: ClientInfo | undefined, filter: string) => boolean): number {
+    const doomed: Subscription[] = [];
+    for (const { subscription } of this.router.index.entries()) {
+      const client = subscription.subscriber.client ?? undefined;
+      if (match(client, subscription.filter)) doomed.push(subscription);
+    }
+    for (const s of doomed) this.unsubscribe(s.subscriber, s.filter, s.subscriber.client ?? undefined);
+    return doomed.length;
   }
 
   /** Forget cached publish decisions (all clients, or one), e.g. after a policy change. */

@@ -7,6 +7,7 @@
  * unacknowledged; the rest wait in a bounded queue, also while the client is offline. On reconnect
  * the unacknowledged ones are sent again with DUP set (or their PUBREL, for QoS 2 past PUBREC).
  */
+import type { ClientInfo } from './authorizer.js';
 import { Deque } from './deque.js';
 import type { Message, QoS } from './message.js';
 import type { Subscriber, Subscription } from './subscription.js';
@@ -62,6 +63,8 @@ export interface SessionStats {
 
 export class Session implements Subscriber {
   link: SessionLink | null = null;
+  /** The client of the current (or last) connection. */
+  client: ClientInfo | null = null;
   /** Filter (as subscribed) → subscription. */
   readonly subscriptions = new Map<string, Subscription>();
   /** QoS 2 packet ids received from the client whose PUBREL has not arrived yet (exactly-once). */

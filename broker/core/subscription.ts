@@ -1,6 +1,7 @@
 /**
  * What a subscription is to the router: who receives, and with which options.
  */
+import type { ClientInfo } from './authorizer.js';
 import type { Message, QoS } from './message.js';
 import type { IndexedSubscription } from './topic-index.js';
 
@@ -8,6 +9,8 @@ import type { IndexedSubscription } from './topic-index.js';
 export interface Subscriber {
   /** Unique among live subscribers; for MQTT the client id (no-local compares it to `Message.publisherId`). */
   readonly id: string;
+  /** Who is behind this subscriber, when known (for management actions such as revoking access). */
+  readonly client?: ClientInfo | null;
   /**
    * Called synchronously by the router for each matching message.
    * `qos` is already min(published, granted); `retain` is the flag as the receiver should see it;

@@ -158,6 +158,23 @@ export class TopicIndex<S extends IndexedSubscription> {
     return removed;
   }
 
+  /** Every subscription with its filter and group (for management actions; not for the hot path). */
+  *entries(): IterableIterator<{ filter: string; group: string | undefined; subscription: S }> {
+    const stack: [TrieNode<S>, string[]][] = [[this.root, []]];
+    while (stack.length > 0) {
+      const [node, path] = stack.pop()!;
+      const filter = path.join('/');
+      if (node.subs) for (const s of node.subs.values()) yield { filter, group: undefined, subscription: s };
+      if (node.groups) {
+        for (const g of node.groups.values())
+          for (const s of g.members) yield { filter, group: g.name, subscription: s };
+      }
+      if (node.children) for (const [level, child] of node.children) stack.push([child, [...path, level]]);
+      if (node.plus) stack.push([node.plus, [...path, '+']]);
+      if (node.hash) stack.push([node.hash, [...path, '#']]);
+    }
+  }
+
   /** All subscriptions matching `topic` (a valid topic name). */
   match(topic: string): MatchResult<S> {
     const cached = this.cache.get(topic);

@@ -69,6 +69,8 @@ export class MqttConnection implements SessionLink, PacketSink, TransportHandler
   will: Message | null = null;
   /** Seconds the session outlives this connection. */
   sessionExpiry = 0;
+  /** When the client's credential expires (ms since epoch), from the Authorizer. */
+  expiresAt: number | undefined = undefined;
   /** MQTT 5 Will Delay Interval, seconds. */
   willDelay = 0;
   /** MQTT 5: what the client told us in CONNECT. */

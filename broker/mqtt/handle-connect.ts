@@ -119,7 +119,9 @@ function accept(
   session.clean = conn.sessionExpiry === 0;
   conn.clientId = clientId;
   conn.client = client;
+  conn.expiresAt = result.expiresAt;
   conn.session = session;
+  session.client = client;
   conn.will = will;
   const limits = conn.ctx.limits;
   let keepalive = packet.keepalive ?? 0;

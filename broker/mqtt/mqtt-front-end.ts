@@ -20,6 +20,7 @@ export class MqttFrontEnd {
     tooLargeForClient: 0,
     throttled: 0,
     refusedConnections: 0,
+    expiredCredentials: 0,
   };
   private readonly contexts = new Map<'mqtt' | 'mqtt-ws', ConnectionContext>();
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -28,6 +29,18 @@ export class MqttFrontEnd {
     readonly core: BrokerCore,
     readonly limits: MqttLimits,
   ) {
+    core.frontEnds.add({
+      disconnect: (match, reason) => {
+        let n = 0;
+        for (const c of [...this.connections]) {
+          if (c.client !== null && match(c.client)) {
+            c.close(reason, true, ReasonCode.AdministrativeAction);
+            n++;
+          }
+        }
+        return n;
+      },
+    });
     core.authorizationListeners.add((clientId) => {
       for (const c of this.connections)
         if (clientId === undefined || c.clientId === clientId) c.decisions.clear();
@@ -91,7 +104,10 @@ export class MqttFrontEnd {
     const now = Date.now();
     for (const c of this.connections) {
       if (c.state === 'connected') {
-        if (c.keepaliveMs > 0 && now - c.lastActivity > c.keepaliveMs * 1.5) {
+        if (c.expiresAt !== undefined && now >= c.expiresAt) {
+          this.stats.expiredCredentials++;
+          c.close('credentials expired', true, ReasonCode.MaximumConnectTime);
+        } else if (c.keepaliveMs > 0 && now - c.lastActivity > c.keepaliveMs * 1.5) {
           this.stats.keepaliveTimeouts++;
           c.close('keepalive timeout', true, ReasonCode.KeepAliveTimeout);
         }
