@@ -5,6 +5,7 @@ import type { TlsOptions } from 'node:tls';
 import type { Authorizer, ClientInfo } from './core/authorizer.js';
 import { BrokerCore, type BrokerEvents, type CoreLimits, DEFAULT_CORE_LIMITS } from './core/broker-core.js';
 import type { Logger } from './core/logger.js';
+import type { PayloadValidator } from './core/payload-validator.js';
 import { Message, type MessageProperties, type QoS } from './core/message.js';
 import { validateTopicName } from './core/topic.js';
 import { MqttFrontEnd } from './mqtt/mqtt-front-end.js';
@@ -29,6 +30,8 @@ export interface BrokerOptions {
   mqtts?: ({ port?: number; host?: string } & TlsOptions) | false;
   /** Decides connect/publish/subscribe. Default: allow everything. */
   authorizer?: Authorizer;
+  /** Checks payloads before fan-out on every protocol (e.g. strict SenML channels). Default: none. */
+  payloadValidator?: PayloadValidator;
   /** A pino-compatible logger. Default: silent. */
   logger?: Logger;
   limits?: Partial<BrokerLimits>;
@@ -69,6 +72,7 @@ export class Broker {
     const coreOptions: ConstructorParameters<typeof BrokerCore>[0] = { limits: this.limits };
     if (options.authorizer) coreOptions.authorizer = options.authorizer;
     if (options.logger) coreOptions.logger = options.logger;
+    if (options.payloadValidator) coreOptions.payloadValidator = options.payloadValidator;
     this.core = new BrokerCore(coreOptions);
     this.mqtt = new MqttFrontEnd(this.core, this.limits);
     const host = options.host ?? '127.0.0.1';

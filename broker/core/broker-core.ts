@@ -7,6 +7,7 @@ import { type Authorizer, allowAll, type ClientInfo } from './authorizer.js';
 import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
 import type { Message, QoS } from './message.js';
+import type { PayloadValidator } from './payload-validator.js';
 import { RetainedStore } from './retained-store.js';
 import { Router } from './router.js';
 import { Session, type SessionLimits } from './session.js';
@@ -51,6 +52,8 @@ export interface FrontEndControl {
 
 export interface CoreOptions {
   authorizer?: Authorizer;
+  /** Checked before fan-out on every protocol (strict SenML channels); absent: every payload passes. */
+  payloadValidator?: PayloadValidator;
   logger?: Logger;
   limits?: Partial<CoreLimits>;
 }
@@ -68,6 +71,9 @@ export class BrokerCore extends EventEmitter<BrokerEvents> {
   readonly retained: RetainedStore;
   readonly sessions = new Map<string, Session>();
   readonly authorizer: Authorizer;
+  readonly payloadValidator: PayloadValidator | null;
+  /** Publishes refused by the payload validator. */
+  invalidPayloads = 0;
   readonly logger: Logger;
   readonly limits: CoreLimits;
   /** Front-ends register here so `invalidateAuthorizations` reaches every live client. */
@@ -77,9 +83,21 @@ export class BrokerCore extends EventEmitter<BrokerEvents> {
     super();
     this.limits = { ...DEFAULT_CORE_LIMITS, ...options.limits };
     this.authorizer = options.authorizer ?? allowAll;
+    this.payloadValidator = options.payloadValidator ?? null;
     this.logger = options.logger ?? silentLogger;
     this.router = new Router(this.limits.maxCachedTopics);
     this.retained = new RetainedStore({ maxRetained: this.limits.maxRetained });
+  }
+
+  /**
+   * Asks the payload validator (if any) whether a publish may be routed; counts refusals.
+   * Returns null or the reason for refusing it.
+   */
+  checkPayload(topic: string, contentType: string | undefined, payload: Buffer): string | null {
+    if (this.payloadValidator === null) return null;
+    const reason = this.payloadValidator.validate(topic, contentType, payload);
+    if (reason !== null) this.invalidPayloads++;
+    return reason;
   }
 
   /** Routes a message (already authorized) and keeps it if retained. Returns the number of deliveries. */

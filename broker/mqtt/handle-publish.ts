@@ -135,6 +135,16 @@ function complete(
     else if (qos === 2) conn.send(encodeAck(5, packetId, reason));
     return;
   }
+  const invalid = conn.core.checkPayload(topic, properties?.contentType, payload);
+  if (invalid !== null) {
+    // MQTT 5 publishers are told (0x99); QoS 0 and MQTT 3.1.1 cannot be, so the message is dropped,
+    // counted and acknowledged (a resend would be just as invalid).
+    conn.core.logger.debug({ clientId: conn.clientId, topic, reason: invalid }, 'payload refused');
+    const code = conn.v5 ? ReasonCode.PayloadFormatInvalid : 0;
+    if (qos === 1) conn.send(encodeAck(4, packetId, code));
+    else if (qos === 2) conn.send(encodeAck(5, packetId, code));
+    return;
+  }
   const message = new Message(topic, payload, qos, retain, conn.clientId, properties);
   const deliveries = conn.core.publish(message, conn.client!);
   if (qos === 0) return;
