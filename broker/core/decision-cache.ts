@@ -4,7 +4,8 @@
  * Bounded: when full it starts over rather than tracking recency (publishers use few topics).
  */
 export class DecisionCache {
-  private readonly entries = new Map<string, number>();
+  // Created on first use: a subscriber-only client never asks for publish decisions.
+  private entries: Map<string, number> | null = null;
   /** Bumped by `clear()` so an answer that was in flight during an invalidation is not cached. */
   generation = 0;
 
@@ -15,7 +16,7 @@ export class DecisionCache {
 
   /** `true`/`false` if a live decision is cached, `undefined` otherwise. */
   get(topic: string, now: number): boolean | undefined {
-    const e = this.entries.get(topic);
+    const e = this.entries?.get(topic);
     if (e === undefined) return undefined;
     // Allowed decisions are stored as +expiry, denials as -expiry.
     if (e > 0) return e > now ? true : undefined;
@@ -24,13 +25,14 @@ export class DecisionCache {
 
   set(topic: string, allowed: boolean, now: number, generation = this.generation): void {
     if (this.ttlMs <= 0 || generation !== this.generation) return;
-    if (this.entries.size >= this.maxEntries) this.entries.clear();
+    const entries = (this.entries ??= new Map());
+    if (entries.size >= this.maxEntries) entries.clear();
     const expiry = now + this.ttlMs;
-    this.entries.set(topic, allowed ? expiry : -expiry);
+    entries.set(topic, allowed ? expiry : -expiry);
   }
 
   clear(): void {
-    this.entries.clear();
+    this.entries = null;
     this.generation++;
   }
 }

@@ -1,6 +1,7 @@
 /** A growable ring buffer: O(1) push at the tail and shift at the head, unlike Array#shift. */
 export class Deque<T> {
-  private items: (T | undefined)[] = new Array(16);
+  // Empty until first used: most sessions never queue anything, and there may be many of them.
+  private items: (T | undefined)[] = [];
   private head = 0;
   private count = 0;
 
@@ -28,7 +29,7 @@ export class Deque<T> {
   }
 
   clear(): void {
-    this.items = new Array(16);
+    this.items = [];
     this.head = 0;
     this.count = 0;
   }
@@ -38,7 +39,7 @@ export class Deque<T> {
   }
 
   private grow(): void {
-    const bigger = new Array<T | undefined>(this.items.length * 2);
+    const bigger = new Array<T | undefined>(Math.max(16, this.items.length * 2));
     for (let i = 0; i < this.count; i++) bigger[i] = this.items[(this.head + i) & (this.items.length - 1)];
     this.items = bigger;
     this.head = 0;

@@ -68,7 +68,9 @@ export class Session implements Subscriber {
   /** Filter (as subscribed) → subscription. */
   readonly subscriptions = new Map<string, Subscription>();
   /** QoS 2 packet ids received from the client whose PUBREL has not arrived yet (exactly-once). */
-  readonly incomingQos2 = new Set<number>();
+  get incomingQos2(): Set<number> {
+    return (this.incomingQos2Ids ??= new Set());
+  }
   readonly stats: SessionStats = { droppedQos0: 0, droppedOverflow: 0, expired: 0 };
   /** Set by the session store when the connection goes: when this session is forgotten. */
   expiryTimer: NodeJS.Timeout | null = null;
@@ -77,7 +79,9 @@ export class Session implements Subscriber {
   /** An MQTT 5 will waiting for its delay: cancelled by a reconnect, sent when the delay or the session ends. */
   pendingWill: { timer: NodeJS.Timeout; fire: () => void } | null = null;
 
-  private readonly inflight = new Map<number, Outgoing>();
+  // Both created on first use: an idle subscriber session should cost as little as possible.
+  private incomingQos2Ids: Set<number> | null = null;
+  private inflightById: Map<number, Outgoing> | null = null;
   private readonly queue = new Deque<Outgoing>();
   private nextPacketId = 1;
   private inflightLimit: number;
@@ -92,7 +96,11 @@ export class Session implements Subscriber {
   }
 
   get inflightCount(): number {
-    return this.inflight.size;
+    return this.inflightById?.size ?? 0;
+  }
+
+  private get inflight(): Map<number, Outgoing> {
+    return (this.inflightById ??= new Map());
   }
 
   get queuedCount(): number {
@@ -134,7 +142,7 @@ export class Session implements Subscriber {
       clearTimeout(this.pendingWill.timer); // reconnected within the will delay: no will (MQTT-3.1.3-9)
       this.pendingWill = null;
     }
-    for (const out of [...this.inflight.values()]) {
+    for (const out of [...(this.inflightById?.values() ?? [])]) {
       if (out.released) link.writePubrel(out.packetId);
       else if (
         !link.writePublish(out.message, out.qos, out.retain, out.packetId, true, out.subscriptionIds)
@@ -191,9 +199,9 @@ export class Session implements Subscriber {
 
   /** Forgets all delivery state (a clean start). Subscriptions are the owner's to remove. */
   reset(): void {
-    this.inflight.clear();
+    this.inflightById = null;
     this.queue.clear();
-    this.incomingQos2.clear();
+    this.incomingQos2Ids = null;
     this.nextPacketId = 1;
   }
 

@@ -18,6 +18,7 @@ import { handlePublishBytes, handlePublishPacket } from './handle-publish.js';
 import { handleSubscribe } from './handle-subscribe.js';
 import { handleUnsubscribe } from './handle-unsubscribe.js';
 import type { MqttLimits } from './options.js';
+import { parsePacket } from './packet-parser.js';
 import { type FramingError, PacketReader, type PacketSink } from './packet-reader.js';
 import { encodeAck, encodePublish } from './publish-codec.js';
 import { ReasonCode } from './reason-codes.js';
@@ -87,9 +88,6 @@ export class MqttConnection implements SessionLink, PacketSink, TransportHandler
   readonly reader: PacketReader;
   transport!: Transport;
 
-  private parser: mqttPacket.Parser | null = null;
-  private parsed: mqttPacket.Packet | null = null;
-  private parseError: Error | null = null;
   private outbound: Buffer[] = [];
   private outboundBytes = 0;
   private queuedForFlush = false;
@@ -230,27 +228,13 @@ export class MqttConnection implements SessionLink, PacketSink, TransportHandler
 
   /** Parses one whole packet with mqtt-packet; on failure closes the connection and returns null. */
   parse(buf: Buffer, start: number, end: number): mqttPacket.Packet | null {
-    if (this.parser === null) {
-      const parser = mqttPacket.parser();
-      parser.on('packet', (p: mqttPacket.Packet) => {
-        this.parsed = p;
-      });
-      parser.on('error', (e: Error) => {
-        this.parseError = e;
-      });
-      this.parser = parser;
-    }
-    this.parsed = null;
-    this.parseError = null;
-    this.parser.parse(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
-    // Both are set by the parser's synchronous events during parse().
-    const packet = this.parsed as mqttPacket.Packet | null;
-    const error = this.parseError as Error | null;
-    if (error !== null || packet === null) {
-      this.protocolError(`malformed packet: ${error?.message ?? 'incomplete'}`, ReasonCode.MalformedPacket);
+    const bytes = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
+    const result = parsePacket(bytes, this.version);
+    if (result.packet === null) {
+      this.protocolError(`malformed packet: ${result.error}`, ReasonCode.MalformedPacket);
       return null;
     }
-    return packet;
+    return result.packet;
   }
 
   /** Holds further input until an asynchronous handler (authorization) has finished, preserving order. */

@@ -30,33 +30,78 @@ export interface TransportHandler {
   onClose(reason: string): void;
 }
 
-/** Adapts a `node:net` or `node:tls` socket and wires its events to `handler`. */
+const HANDLER = Symbol('omap.transportHandler');
+type HandledSocket = Socket & { [HANDLER]: TransportHandler };
+
+// Listeners shared by every socket (EventEmitter calls them with `this` = the socket), so an idle
+// connection costs no closures of its own.
+function onSocketData(this: HandledSocket, chunk: Buffer): void {
+  this[HANDLER].onData(chunk);
+}
+function onSocketDrain(this: HandledSocket): void {
+  this[HANDLER].onDrain();
+}
+function onSocketError(this: HandledSocket, err: NodeJS.ErrnoException): void {
+  this[HANDLER].onClose(`socket error: ${err.code ?? err.message}`);
+}
+function onSocketEnd(this: HandledSocket): void {
+  this.end();
+}
+function onSocketClose(this: HandledSocket): void {
+  this[HANDLER].onClose('connection lost');
+}
+function destroySocket(socket: Socket): void {
+  socket.destroy();
+}
+
+/** A `node:net` or `node:tls` socket as a Transport. */
+export class SocketTransport implements Transport {
+  readonly remoteAddress: string | undefined;
+  readonly certificate: PeerCertificateInfo | undefined;
+
+  constructor(private readonly socket: Socket) {
+    this.remoteAddress = socket.remoteAddress;
+    this.certificate = peerCertificate(socket);
+  }
+
+  write(data: Buffer): void {
+    this.socket.write(data);
+  }
+
+  bufferedBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  end(): void {
+    this.socket.end();
+    // A peer that never reads must not keep the socket half-open forever.
+    setTimeout(destroySocket, 5000, this.socket).unref();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+}
+
+/** Wraps `socket` as a Transport and wires its events to the handler `connect` returns. */
 export function socketTransport(socket: Socket, connect: (t: Transport) => TransportHandler): Transport {
-  const transport: Transport = {
-    write: (data) => {
-      socket.write(data);
-    },
-    bufferedBytes: () => socket.writableLength,
-    end: () => {
-      socket.end();
-      // A peer that never reads must not keep the socket half-open forever.
-      setTimeout(() => socket.destroy(), 5000).unref();
-    },
-    destroy: () => socket.destroy(),
-    pause: () => socket.pause(),
-    resume: () => socket.resume(),
-    remoteAddress: socket.remoteAddress,
-    certificate: peerCertificate(socket),
-  };
-  const handler = connect(transport);
+  const transport = new SocketTransport(socket);
+  const handled = socket as HandledSocket;
+  handled[HANDLER] = connect(transport);
   socket.setNoDelay(true);
-  socket.on('data', (chunk: Buffer) => handler.onData(chunk));
-  socket.on('drain', () => handler.onDrain());
-  socket.on('error', (err: NodeJS.ErrnoException) =>
-    handler.onClose(`socket error: ${err.code ?? err.message}`),
-  );
-  socket.on('end', () => socket.end());
-  socket.on('close', () => handler.onClose('connection lost'));
+  socket.on('data', onSocketData);
+  socket.on('drain', onSocketDrain);
+  socket.on('error', onSocketError);
+  socket.on('end', onSocketEnd);
+  socket.on('close', onSocketClose);
   return transport;
 }
 
