@@ -8,6 +8,8 @@ import type { Logger } from './core/logger.js';
 import type { PayloadValidator } from './core/payload-validator.js';
 import { Message, type MessageProperties, type QoS } from './core/message.js';
 import { validateTopicName } from './core/topic.js';
+import { HttpFrontEnd } from './http/http-front-end.js';
+import type { HttpOptions } from './http/options.js';
 import { MqttFrontEnd } from './mqtt/mqtt-front-end.js';
 import { DEFAULT_MQTT_LIMITS, type MqttLimits } from './mqtt/options.js';
 import { type ListenAddress, TcpListener } from './mqtt/tcp-listener.js';
@@ -28,6 +30,11 @@ export interface BrokerOptions {
    * Port 8883 by default.
    */
   mqtts?: ({ port?: number; host?: string } & TlsOptions) | false;
+  /**
+   * HTTP publish, SSE, plain WebSocket and MQTT over WebSocket on one uWebSockets.js listener (off
+   * unless given): port 8080 by default; the other fields are described in broker/http/README.md.
+   */
+  http?: HttpOptions | false;
   /** Decides connect/publish/subscribe. Default: allow everything. */
   authorizer?: Authorizer;
   /** Checks payloads before fan-out on every protocol (e.g. strict SenML channels). Default: none. */
@@ -64,6 +71,8 @@ export class Broker {
   readonly core: BrokerCore;
   readonly mqtt: MqttFrontEnd;
   readonly limits: BrokerLimits;
+  /** The HTTP / WebSocket front-end, when `http` was given (e.g. to add routes with `http.route`). */
+  readonly http: HttpFrontEnd | null = null;
   private readonly listeners: BrokerListener[] = [];
   private closing: Promise<void> | null = null;
 
@@ -84,6 +93,14 @@ export class Broker {
       const { port = 8883, host: tlsHost = host, ...tls } = options.mqtts;
       const tcp = new TcpListener(this.mqtt, tlsHost, port, tls);
       this.listeners.push({ name: 'mqtts', listen: () => tcp.listen(), close: () => tcp.close() });
+    }
+    if (options.http) {
+      const http = new HttpFrontEnd(this.core, this.mqtt, options.http, {
+        host,
+        maxOutboundBytes: this.limits.maxOutboundBytes,
+      });
+      this.http = http;
+      this.listeners.push(http);
     }
   }
 
