@@ -20,8 +20,12 @@ export const ConfigSchema = Type.Object(
       description: 'Address every listener binds to (0.0.0.0 for all).',
     }),
     mqttPort: Port(1883, 'MQTT over TCP; 0 picks a free port.'),
-    httpPort: Port(8080, 'HTTP, WebSocket and admin API; 0 picks a free port.'),
+    httpPort: Port(
+      8080,
+      'HTTP publish, SSE, WebSocket, MQTT over WebSocket (/mqtt), health; 0 picks a free port.',
+    ),
     coapPort: Port(5683, 'CoAP over UDP; 0 picks a free port.'),
+    maxHttpBodyBytes: Positive(262_144, 'Largest HTTP publish body; larger ones get 413.'),
     dataDir: Type.String({ default: './data', description: 'Folder for SQLite files, the spool and keys.' }),
     logLevel: Type.Union(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),

@@ -58,6 +58,7 @@ async function serve(config: Config): Promise<void> {
     host: config.host,
     mqtt: { port: config.mqttPort },
     mqtts: config.tlsCert && config.tlsKey ? tlsOptions(config) : false,
+    http: { port: config.httpPort, maxBodyBytes: config.maxHttpBodyBytes },
     logger,
     limits,
   });

@@ -19,26 +19,42 @@ function serve(args: string[], env: NodeJS.ProcessEnv = {}) {
   });
   children.push(child);
   let out = '';
-  const listening = new Promise<{ port: number; host: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "listening" line; output: ${out}`)), 15_000);
-    child.stdout!.on('data', (d) => {
-      out += d;
-      for (const line of out.split('\n')) {
-        if (!line.includes('"listening"')) continue;
-        clearTimeout(timer);
-        resolve(JSON.parse(line) as { port: number; host: string });
-      }
+  child.stdout!.on('data', (d) => (out += d));
+  /** The address logged for `protocol` ("listening" lines), once it appears. */
+  const address = (protocol: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no "listening" line for ${protocol}; output: ${out}`)),
+        15_000,
+      );
+      const look = () => {
+        for (const line of out.split('\n')) {
+          if (!line.includes('"listening"') || !line.includes(`"protocol":"${protocol}"`)) continue;
+          clearTimeout(timer);
+          child.stdout!.off('data', look);
+          resolve((JSON.parse(line) as { port: number }).port);
+          return;
+        }
+      };
+      child.stdout!.on('data', look);
+      look();
     });
+  const listening = address('mqtt').then((port) => {
+    const line = out.split('\n').find((l) => l.includes('"protocol":"mqtt"'))!;
+    return { port, host: (JSON.parse(line) as { host: string }).host };
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, listening, exited, output: () => out };
+  return { child, listening, address, exited, output: () => out };
 }
 
 describe('omap serve', () => {
   it('starts on the given port, serves mosquitto clients and exits cleanly on SIGTERM', async () => {
-    const s = serve(['--mqtt-port', '0', '--log-level', 'info']);
+    const s = serve(['--mqtt-port', '0', '--http-port', '0', '--log-level', 'info']);
     const { port, host } = await s.listening;
     expect(host).toBe('127.0.0.1');
+    const httpPort = await s.address('http');
+    const health = await fetch(`http://127.0.0.1:${httpPort}/health`);
+    expect(health.status).toBe(200);
     const sub = run('mosquitto_sub', ['-p', String(port), '-t', '#', '-v', '-C', '1', '-W', '10']);
     // Retained, so the order of subscribe and publish does not matter.
     await run('mosquitto_pub', ['-p', String(port), '-t', 'cli/test', '-m', 'works', '-r']);
