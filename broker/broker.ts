@@ -2,6 +2,8 @@
  * `createBroker(options)`: the library entry. Wires the protocol front-ends to one broker core.
  */
 import type { TlsOptions } from 'node:tls';
+import type { CoapOptions } from './coap/settings.js';
+import { CoapUdpListener } from './coap/udp-listener.js';
 import type { Authorizer, ClientInfo } from './core/authorizer.js';
 import { BrokerCore, type BrokerEvents, type CoreLimits, DEFAULT_CORE_LIMITS } from './core/broker-core.js';
 import type { Logger } from './core/logger.js';
@@ -30,6 +32,11 @@ export interface BrokerOptions {
    * Port 8883 by default.
    */
   mqtts?: ({ port?: number; host?: string } & TlsOptions) | false;
+  /**
+   * CoAP over UDP (off unless given): port 5683 by default, `host` '::' for IPv4 and IPv6; every
+   * other field is a CoAP setting (see broker/coap/README.md).
+   */
+  coap?: CoapOptions | false;
   /**
    * HTTP publish, SSE, plain WebSocket and MQTT over WebSocket on one uWebSockets.js listener (off
    * unless given): port 8080 by default; the other fields are described in broker/http/README.md.
@@ -71,6 +78,8 @@ export class Broker {
   readonly core: BrokerCore;
   readonly mqtt: MqttFrontEnd;
   readonly limits: BrokerLimits;
+  /** The CoAP listener, when `coap` was given. */
+  readonly coap: CoapUdpListener | null = null;
   /** The HTTP / WebSocket front-end, when `http` was given (e.g. to add routes with `http.route`). */
   readonly http: HttpFrontEnd | null = null;
   private readonly listeners: BrokerListener[] = [];
@@ -93,6 +102,11 @@ export class Broker {
       const { port = 8883, host: tlsHost = host, ...tls } = options.mqtts;
       const tcp = new TcpListener(this.mqtt, tlsHost, port, tls);
       this.listeners.push({ name: 'mqtts', listen: () => tcp.listen(), close: () => tcp.close() });
+    }
+    if (options.coap) {
+      const coap = new CoapUdpListener(this.core, { ...options.coap, host: options.coap.host ?? host });
+      this.coap = coap;
+      this.listeners.push({ name: 'coap', listen: () => coap.listen(), close: () => coap.close() });
     }
     if (options.http) {
       const http = new HttpFrontEnd(this.core, this.mqtt, options.http, {

@@ -9,6 +9,9 @@ export {
   type ListeningAddresses,
   type PublishInput,
 } from './broker.js';
+export { type CoapOptions, type CoapSettings, DEFAULT_COAP_SETTINGS } from './coap/settings.js';
+export type { CoapStats } from './coap/stats.js';
+export type { CoapUdpListener } from './coap/udp-listener.js';
 export {
   type AuthenticationResult,
   type Authorizer,
