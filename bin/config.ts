@@ -24,7 +24,7 @@ export const ConfigSchema = Type.Object(
       8080,
       'HTTP publish, SSE, WebSocket, MQTT over WebSocket (/mqtt), health; 0 picks a free port.',
     ),
-    coapPort: Port(5683, 'CoAP over UDP; 0 picks a free port.'),
+    coapPort: Port(5683, 'CoAP over UDP (IPv4; host :: for IPv6 too); 0 picks a free port.'),
     maxHttpBodyBytes: Positive(262_144, 'Largest HTTP publish body; larger ones get 413.'),
     dataDir: Type.String({ default: './data', description: 'Folder for SQLite files, the spool and keys.' }),
     logLevel: Type.Union(

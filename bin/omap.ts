@@ -59,6 +59,7 @@ async function serve(config: Config): Promise<void> {
     mqtt: { port: config.mqttPort },
     mqtts: config.tlsCert && config.tlsKey ? tlsOptions(config) : false,
     http: { port: config.httpPort, maxBodyBytes: config.maxHttpBodyBytes },
+    coap: { port: config.coapPort },
     logger,
     limits,
   });

@@ -3,10 +3,12 @@ import { spawn } from 'node:child_process';
 import { connect as netConnect, type Socket } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import mqttPacket, { type Packet } from 'mqtt-packet';
-import { type Broker, type BrokerOptions, createBroker } from '../broker/index.js';
+import { type Broker, type BrokerOptions, createBroker, type ListeningAddresses } from '../broker/index.js';
 
 export interface TestBroker {
   broker: Broker;
+  /** Every address bound (mqtt always; http and coap when configured). */
+  addresses: ListeningAddresses;
   port: number;
   url: string;
   close(): Promise<void>;
@@ -14,9 +16,9 @@ export interface TestBroker {
 
 export async function startBroker(options: BrokerOptions = {}): Promise<TestBroker> {
   const broker = createBroker({ ...options, mqtt: { port: 0 }, host: '127.0.0.1' });
-  const { mqtt: address } = await broker.listen();
-  const port = address!.port;
-  return { broker, port, url: `mqtt://127.0.0.1:${port}`, close: () => broker.close() };
+  const addresses = await broker.listen();
+  const port = addresses.mqtt!.port;
+  return { broker, port, url: `mqtt://127.0.0.1:${port}`, addresses, close: () => broker.close() };
 }
 
 /** Resolves with the next emission of `event`, or rejects after `ms`. */

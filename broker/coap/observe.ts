@@ -94,6 +94,11 @@ export class CoapObserver implements Subscriber, ResetListener {
     this.registry.remove(this, 'reset');
   }
 
+  /** Management removed this observer's subscription: forget it and tell the client (4.03). */
+  revoked(filter: string): void {
+    if (filter === this.filter) this.registry.revoke(this);
+  }
+
   private notify(message: Message): void {
     const deps = this.deps;
     const peer = this.peer;
@@ -217,6 +222,13 @@ export class ObserverRegistry {
       { observer: observer.id, filter: observer.filter, reason },
       'CoAP observer removed',
     );
+  }
+
+  /** The observer's subscription was revoked by management: it goes, with a final 4.03. */
+  revoke(observer: CoapObserver): void {
+    if (!observer.active) return;
+    this.remove(observer, 'subscription revoked');
+    this.farewell(observer, Code.Forbidden, 'subscription revoked');
   }
 
   /** Removes the observers whose client matches (management action); each gets a final 4.03. */

@@ -245,7 +245,10 @@ export class BrokerCore extends EventEmitter<BrokerEvents> {
       const client = subscription.subscriber.client ?? undefined;
       if (match(client, subscription.filter)) doomed.push(subscription);
     }
-    for (const s of doomed) this.unsubscribe(s.subscriber, s.filter, s.subscriber.client ?? undefined);
+    for (const s of doomed) {
+      this.unsubscribe(s.subscriber, s.filter, s.subscriber.client ?? undefined);
+      s.subscriber.revoked?.(s.filter);
+    }
     return doomed.length;
   }
 

@@ -17,6 +17,11 @@ export interface Subscriber {
    * `subscriptionIds` lists the MQTT 5 subscription identifiers of the matching subscriptions.
    */
   deliver(message: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | undefined): void;
+  /**
+   * Called after management removed this subscriber's subscription on `filter` (a revoked right), so
+   * a front-end that tracks its subscribers can drop this one and tell its client.
+   */
+  revoked?(filter: string): void;
 }
 
 export interface SubscriptionOptions {

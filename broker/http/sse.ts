@@ -105,6 +105,11 @@ export class SseStream implements Subscriber, Flushable {
   }
 
   /** Ends the stream (shutdown, credential expiry, an administrator's disconnect). */
+  /** Management revoked this stream's subscription: the stream ends. */
+  revoked(_filter: string): void {
+    this.end();
+  }
+
   end(): void {
     if (!this.open) return;
     this.flush();

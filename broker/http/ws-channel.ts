@@ -191,6 +191,11 @@ export class WsChannel implements Subscriber, Flushable {
   }
 
   /** Closes with a code and reason (shutdown, refused publish). */
+  /** Management revoked this socket's subscription: the socket closes (4403). */
+  revoked(_filter: string): void {
+    this.end(WS_CLOSE.forbidden, 'subscription revoked');
+  }
+
   end(code: number, reason: string): void {
     const ws = this.ws;
     if (ws === null || this.closed) return;

@@ -1,6 +1,7 @@
 /** Hooks the platform uses on live clients: disconnect, revoke subscriptions, credential expiry. */
 import type { IDisconnectPacket } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import type { Authorizer } from '../../broker/index.js';
 import { RawClient, startBroker, type TestBroker } from '../helpers.js';
 
@@ -50,6 +51,18 @@ describe('management hooks', () => {
     tb.broker.publish({ topic: 'channels/2/x', payload: 'still allowed' });
     expect(((await live.next('publish')) as { payload: Buffer }).payload.toString()).toBe('still allowed');
     expect([...tb.broker.core.sessions.get('live')!.subscriptions.keys()]).toEqual(['channels/2/#']);
+  });
+
+  it('removeSubscriptions closes a revoked plain WebSocket subscription (4403)', async () => {
+    tb = await startBroker({ http: { port: 0 } });
+    const ws = new WebSocket(`ws://127.0.0.1:${tb.addresses.http!.port}/channels/c1/messages`);
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    expect(tb.broker.removeSubscriptions((_client, filter) => filter === 'channels/c1/messages')).toBe(1);
+    expect(await closed).toBe(4403);
   });
 
   it('closes a connection when its credential expires (0xA0)', async () => {

@@ -409,6 +409,27 @@ describe('observe with raw datagrams', () => {
     expect(tb!.broker.coap!.stats().observers).toBe(1);
   });
 
+  it('Broker.removeSubscriptions revokes a matching observation with a final 4.03', async () => {
+    await start({
+      authorizer: {
+        authenticate: (req) => ({ ok: true, principal: req.password?.toString() }),
+        authorizePublish: () => true,
+        authorizeSubscribe: () => true,
+      },
+    });
+    const a = await raw();
+    const b = await raw();
+    const { sent } = await observe(a, '/channels/c1/messages?auth=alice');
+    await observe(b, '/channels/c2/messages?auth=alice');
+    const removed = tb!.broker.removeSubscriptions(
+      (client, filter) => client?.principal === 'alice' && filter.startsWith('channels/c1/'),
+    );
+    expect(removed).toBe(1);
+    const last = await notification(a, sent.token);
+    expect(last.code).toBe('4.03');
+    expect(tb!.broker.coap!.stats().observers).toBe(1);
+  });
+
   it('removes an observer when its credential expires', async () => {
     await start({
       coap: { sweepIntervalMs: 10 },
