@@ -146,12 +146,24 @@ export class HttpFrontEnd {
    * Adds a route (see routes.ts). Routes added before `listen()` are installed when the app starts;
    * later ones at once. `/channels/*`, `/mqtt`, `/health` and `/ready` are taken.
    */
+  /**
+   * Answers plain `GET /channels/<id>/messages[/...]` (without `Accept: text/event-stream`, which
+   * stays a live subscription) with `handler`, e.g. the telemetry history reader. `:path` is not
+   * parsed: the handler reads `request.path`.
+   */
+  setHistoryHandler(handler: RouteHandler): this {
+    this.history = routeHandler(this.ctx, '/channels/*', handler);
+    return this;
+  }
+
   route(method: RouteMethod, pattern: string, handler: RouteHandler): this {
     const route = { method, pattern, handler };
     this.extraRoutes.push(route);
     if (this.app !== null) this.install(this.app, route);
     return this;
   }
+
+  private history: ((res: HttpResponse, req: HttpRequest) => void) | null = null;
 
   get connections(): HttpConnectionCounts {
     return {
@@ -276,7 +288,16 @@ export class HttpFrontEnd {
     };
     app.ws('/channels/*', guardBehavior(ctx, channelWs));
     app.post('/channels/*', guard(ctx, httpPublishHandler(ctx)));
-    app.get('/channels/*', guard(ctx, sseHandler(ctx, this.sseStreams)));
+    const sse = sseHandler(ctx, this.sseStreams);
+    app.get(
+      '/channels/*',
+      guard(ctx, (res, req) => {
+        // A plain GET (not an event stream) reads history, when the platform provides a reader.
+        const history = this.history;
+        if (history === null || req.getHeader('accept').includes('text/event-stream')) return sse(res, req);
+        return history(res, req);
+      }),
+    );
     app.any('/channels/*', (res) =>
       sendError(res, 405, 'use POST to publish, GET (SSE) or a WebSocket to subscribe', {
         Allow: 'GET, POST',
