@@ -31,9 +31,25 @@ export const ConfigSchema = Type.Object(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
       { default: 'info', description: 'pino log level.' },
     ),
-    auth: Type.Union([Type.Literal('none')], {
+    auth: Type.Union([Type.Literal('none'), Type.Literal('platform')], {
       default: 'none',
-      description: 'Authorizer: `none` allows every client (the broker alone, no platform).',
+      description:
+        'Who may connect, publish, subscribe: `platform` (things and users of the management store) or `none` (everyone).',
+    }),
+    databaseUrl: Type.String({
+      default: '',
+      description: 'PostgreSQL URL for management data; empty: SQLite in the data folder.',
+    }),
+    questdb: Type.String({
+      default: '',
+      description:
+        'QuestDB config string (e.g. http::addr=host:9000) for message history; empty: embedded SQLite.',
+    }),
+    storeMessages: Type.Boolean({ default: true, description: 'Store channel messages in the history.' }),
+    adminEmail: Type.String({ default: '', description: 'First start: create this SUPER administrator.' }),
+    adminPassword: Type.String({
+      default: '',
+      description: 'Password of adminEmail (else a one-time setup token is logged).',
     }),
     maxPacketSize: Positive(1_048_576, 'Largest MQTT packet accepted, in bytes.'),
     maxOutboundBytes: Positive(1_048_576, 'Per-connection outbound buffer before QoS 0 is dropped.'),

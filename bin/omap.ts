@@ -6,8 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { type BrokerLimits, createBroker, DEFAULT_LIMITS } from '../broker/index.js';
+import { type BrokerLimits, DEFAULT_LIMITS } from '../broker/index.js';
 import { type Config, ConfigError, ConfigSchema, envName, flagName, loadConfig } from './config.js';
+import { startServer } from './server.js';
 
 function usage(): string {
   const lines = [
@@ -25,10 +26,17 @@ function usage(): string {
 }
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
+  // bin/omap.ts from source, dist/bin/omap.js when built: the package file is one or two levels up.
+  for (const relative of ['../package.json', '../../package.json']) {
+    try {
+      const text = readFileSync(new URL(relative, import.meta.url), 'utf8');
+      const pkg = JSON.parse(text) as { name?: string; version: string };
+      if (pkg.name === 'omap') return pkg.version;
+    } catch {
+      // not at this level
+    }
+  }
+  return 'unknown';
 }
 
 function tlsOptions(config: Config) {
@@ -54,27 +62,34 @@ async function serve(config: Config): Promise<void> {
   for (const key of Object.keys(DEFAULT_LIMITS) as (keyof BrokerLimits)[]) {
     if (key in config) (limits as Record<string, unknown>)[key] = config[key as keyof Config];
   }
-  const broker = createBroker({
+  const server = await startServer({
     host: config.host,
-    mqtt: { port: config.mqttPort },
+    mqttPort: config.mqttPort,
     mqtts: config.tlsCert && config.tlsKey ? tlsOptions(config) : false,
-    http: { port: config.httpPort, maxBodyBytes: config.maxHttpBodyBytes },
-    coap: { port: config.coapPort },
-    logger,
+    httpPort: config.httpPort,
+    maxHttpBodyBytes: config.maxHttpBodyBytes,
+    coapPort: config.coapPort,
     limits,
+    auth: config.auth,
+    dataDir: config.dataDir,
+    databaseUrl: config.databaseUrl,
+    questdb: config.questdb,
+    storeMessages: config.storeMessages,
+    admin:
+      config.adminEmail && config.adminPassword
+        ? { email: config.adminEmail, password: config.adminPassword }
+        : undefined,
+    logger,
+    version: version(),
   });
-  await broker.listen();
-  if (config.auth === 'none') {
-    logger.warn('auth is "none": every client that reaches these ports may publish and subscribe');
-  }
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 10_000);
+    const force = setTimeout(() => process.exit(1), 15_000);
     force.unref();
-    broker.close().then(
+    server.close().then(
       () => {
         logger.info('stopped');
         process.exit(0);

@@ -49,7 +49,8 @@ function serve(args: string[], env: NodeJS.ProcessEnv = {}) {
 
 describe('omap serve', () => {
   it('starts on the given port, serves mosquitto clients and exits cleanly on SIGTERM', async () => {
-    const s = serve(['--mqtt-port', '0', '--http-port', '0', '--log-level', 'info']);
+    const dataDir = mkdtempSync(join(tmpdir(), 'omap-cli-'));
+    const s = serve(['--mqtt-port', '0', '--http-port', '0', '--coap-port', '0', '--data-dir', dataDir]);
     const { port, host } = await s.listening;
     expect(host).toBe('127.0.0.1');
     const httpPort = await s.address('http');

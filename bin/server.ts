@@ -1,0 +1,191 @@
+/**
+ * What `omap serve` runs: the broker with every front-end, the management platform (store, REST API,
+ * authorizer), and the storage path (codec pool → telemetry pipeline → embedded history or QuestDB),
+ * plus the history reader on `GET /channels/<id>/messages`. The composition root: the only place
+ * that knows all the layers.
+ */
+import type { TlsOptions } from 'node:tls';
+import { createPlatform, type Platform } from '../admin/index.js';
+import { isPlatformPrincipal } from '../auth/principal.js';
+import { allowAll, type ConnectRequest } from '../broker/core/authorizer.js';
+import {
+  type Broker,
+  type BrokerLimits,
+  type ClientInfo,
+  createBroker,
+  type ListeningAddresses,
+  type Logger,
+  type Message,
+} from '../broker/index.js';
+import { CodecPool, checkStrict, type Envelope } from '../codecs/index.js';
+import { openTelemetry, type Telemetry } from '../storage/telemetry/index.js';
+
+export interface ServerOptions {
+  host: string;
+  mqttPort: number;
+  mqtts: ({ port: number } & TlsOptions) | false;
+  httpPort: number;
+  maxHttpBodyBytes: number;
+  coapPort: number;
+  limits: Partial<BrokerLimits>;
+  /** 'platform': clients authenticate against the management store; 'none': everyone may do everything. */
+  auth: 'none' | 'platform';
+  dataDir: string;
+  databaseUrl: string;
+  questdb: string;
+  /** Store every channel message (SenML rows or whole messages) in the history. */
+  storeMessages: boolean;
+  admin: { email: string; password: string } | undefined;
+  logger: Logger;
+  version: string;
+}
+
+export interface Server {
+  readonly broker: Broker;
+  readonly platform: Platform;
+  readonly telemetry: Telemetry | null;
+  readonly addresses: ListeningAddresses;
+  /** Graceful: broker first (no new messages), then the storage path drains, then the stores close. */
+  close(): Promise<void>;
+}
+
+const CHANNEL_TOPIC = /^channels\/([^/]+)\/messages(?:\/(.*))?$/;
+
+export async function startServer(options: ServerOptions): Promise<Server> {
+  const { logger } = options;
+  const platform = await createPlatform({
+    dataDir: options.dataDir,
+    ...(options.databaseUrl !== '' && { databaseUrl: options.databaseUrl }),
+    ...(options.admin !== undefined && { admin: options.admin }),
+    logger,
+    version: options.version,
+    senmlCheck: (contentType, payload) => {
+      const r = checkStrict(contentType, payload);
+      return r.ok ? null : r.error.message;
+    },
+  });
+  const closers: (() => Promise<void>)[] = [() => platform.close()];
+  const closeAll = async (): Promise<void> => {
+    for (const close of closers.splice(0).reverse()) {
+      try {
+        await close();
+      } catch (err) {
+        logger.error({ err }, 'shutdown step failed');
+      }
+    }
+  };
+
+  try {
+    const broker = createBroker({
+      host: options.host,
+      mqtt: { port: options.mqttPort },
+      mqtts: options.mqtts,
+      http: { port: options.httpPort, maxBodyBytes: options.maxHttpBodyBytes },
+      coap: { port: options.coapPort },
+      logger,
+      limits: options.limits,
+      authorizer: options.auth === 'platform' ? platform.authorizer : allowAll,
+      ...(platform.payloadValidator !== null && { payloadValidator: platform.payloadValidator }),
+    });
+    platform.attachBroker(broker);
+    if (broker.http !== null) platform.mount(broker.http);
+
+    let telemetry: Telemetry | null = null;
+    if (options.storeMessages) {
+      telemetry = await openTelemetry({
+        dataDir: options.dataDir,
+        ...(options.questdb !== '' && { questdb: options.questdb }),
+        logger,
+      });
+      const sink = telemetry.sink;
+      closers.push(() => sink.close());
+      const pool = new CodecPool({
+        onRows: (rows, invalid) => sink.write(rows, invalid),
+        onError: (err) => logger.error({ err }, 'codec pool'),
+      });
+      closers.push(() => pool.close());
+      broker.on('message', (message, client) => {
+        const envelope = channelEnvelope(message, client);
+        if (envelope !== null) pool.push(envelope);
+      });
+      const reader = telemetry.route;
+      broker.http?.setHistoryHandler(async (request, reply) => {
+        const channelId = reader.match(request.path);
+        if (channelId === null) return reply.error(404, 'history is at /channels/<id>/messages');
+        const client = await authenticateHttp(broker, request.headers.authorization, request.remoteAddress);
+        if (client === null) return reply.error(401, 'missing or invalid credentials');
+        const allowed = await broker.core.authorizer.authorizeSubscribe(
+          client,
+          `channels/${channelId}/messages/#`,
+        );
+        if (!allowed) return reply.error(403, `not allowed to read channel ${channelId}`);
+        const r = await reader.handle(channelId, request.query);
+        reply.json(r.status, r.body, r.headers);
+      });
+    }
+
+    const addresses = await broker.listen();
+    closers.push(() => broker.close());
+    if (options.auth === 'none') {
+      logger.warn({}, 'auth is "none": every client that reaches these ports may publish and subscribe');
+    }
+    return { broker, platform, telemetry, addresses, close: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** The storage envelope of a message on a channel topic, or null for other topics. */
+function channelEnvelope(message: Message, client: ClientInfo | undefined): Envelope | null {
+  const m = CHANNEL_TOPIC.exec(message.topic);
+  if (m === null) return null;
+  const principal = client?.principal;
+  return {
+    channel: m[1]!,
+    subtopic: m[2] ?? '',
+    // The platform's thing (or user) id when known, else the protocol's client id.
+    publisher: isPlatformPrincipal(principal) ? principal.id : (client?.id ?? ''),
+    protocol: client?.protocol ?? 'internal',
+    contentType: message.properties?.contentType ?? 'application/senml+json',
+    created: message.created,
+    payload: message.payload,
+  };
+}
+
+/** Authenticates an HTTP request's `Authorization` header with the broker's authorizer. */
+async function authenticateHttp(
+  broker: Broker,
+  header: string | undefined,
+  remoteAddress: string,
+): Promise<ClientInfo | null> {
+  const request: ConnectRequest = {
+    clientId: `http-history-${remoteAddress}`,
+    protocol: 'http',
+    remoteAddress,
+  };
+  const [scheme = '', value = ''] = (header ?? '').split(/\s+/, 2);
+  const kind = scheme.toLowerCase();
+  if (kind === 'thing' || kind === 'bearer') {
+    request.password = Buffer.from(value);
+    request.scheme = kind;
+  } else if (kind === 'basic') {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0) return null;
+    request.username = decoded.slice(0, colon);
+    request.password = Buffer.from(decoded.slice(colon + 1));
+    request.scheme = 'basic';
+  } else if (header !== undefined && header !== '') {
+    return null;
+  }
+  const result = await broker.core.authorizer.authenticate(request);
+  if (!result.ok) return null;
+  return {
+    id: request.clientId,
+    protocol: 'http',
+    remoteAddress,
+    ...(request.username !== undefined && { username: request.username }),
+    ...(result.principal !== undefined && { principal: result.principal }),
+  };
+}
