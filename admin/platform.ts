@@ -15,11 +15,14 @@
 import { join } from 'node:path';
 import { ChangeFeed } from '../auth/change-feed.js';
 import { KeyRing } from '../auth/key-ring.js';
+import { type OAuthOptions, type OAuthRuntime, startOAuth } from '../auth/oauth/index.js';
 import { DEFAULT_PASSWORD_COST, type PasswordCost, PasswordHasher } from '../auth/passwords.js';
 import { PlatformAuthorizer } from '../auth/platform-authorizer.js';
 import { PolicyEngine } from '../auth/policy.js';
+import { SecretHalfVault } from '../auth/provisioning/keys.js';
 import { loadOrCreateKeyFile, ThingSecrets } from '../auth/thing-secrets.js';
 import { type TokenOptions, TokenService } from '../auth/tokens.js';
+import type { CoapRoute } from '../broker/coap/extra-routes.js';
 import type { Authorizer } from '../broker/core/authorizer.js';
 import { openSqlStore, type SqlStore } from '../storage/sql/store.js';
 import { type BrokerControl, BrokerEnforcer } from './broker-enforcer.js';
@@ -27,7 +30,12 @@ import type { RouteHost } from './http/host.js';
 import { mountRoutes } from './http/mount.js';
 import type { Route } from './http/route.js';
 import { managementRoutes } from './routes/index.js';
+import { mountOAuth } from './routes/oauth.js';
+import { patRoutes } from './routes/oauth-pats.js';
+import { provisioningRoutes, withRemoteAddress } from './routes/provisioning.js';
+import { provisioningCoapRoutes } from './routes/provisioning-coap.js';
 import { createServices, type Services } from './services/index.js';
+import { ProvisioningService } from './services/provisioning.js';
 import type { BootstrapResult, FirstAdmin } from './services/setup.js';
 import { type SenmlCheck, StrictChannels } from './strict-channels.js';
 
@@ -59,6 +67,8 @@ export interface PlatformOptions {
    * platform offers `payloadValidator` for the broker. Without it the flag is stored but not enforced.
    */
   senmlCheck?: SenmlCheck;
+  /** OAuth 2.0 authorization server: clients, lifetimes, hot reload of client files (auth/oauth/README.md). */
+  oauth?: OAuthOptions;
 }
 
 export interface Platform {
@@ -71,6 +81,12 @@ export interface Platform {
   readonly bootstrap: BootstrapResult;
   /** The broker's `payloadValidator` for strict SenML channels (when `senmlCheck` was given). */
   readonly payloadValidator: StrictChannels | null;
+  /** The OAuth 2.0 authorization server, its clients and the client-file watcher. */
+  readonly oauth: OAuthRuntime;
+  /** Device provisioning: registration keys, self-registration, re-provisioning (auth/provisioning). */
+  readonly provisioning: ProvisioningService;
+  /** CoAP resources of the platform (device provisioning), for `CoapOptions.routes`. */
+  readonly coapRoutes: readonly CoapRoute[];
   /** Lets management changes reach the broker's live clients; returns a detach function. */
   attachBroker(broker: BrokerControl): () => void;
   /** Mounts the REST API (and /openapi.json) on a host. */
@@ -90,9 +106,8 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
   });
   try {
     const keys = await KeyRing.load(store.keys);
-    const secrets = new ThingSecrets(
-      options.thingSecretKey ?? loadOrCreateKeyFile(join(dataDir, 'thing-secret.key')),
-    );
+    const serverKey = options.thingSecretKey ?? loadOrCreateKeyFile(join(dataDir, 'thing-secret.key'));
+    const secrets = new ThingSecrets(serverKey);
     const tokens = new TokenService(store.tokens, keys, options.tokens);
     const passwords = new PasswordHasher(options.passwordCost ?? DEFAULT_PASSWORD_COST);
     const changes = new ChangeFeed();
@@ -106,7 +121,19 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
     // The compiler checks here that the platform authorizer fits the broker's interface.
     const asBrokerAuthorizer: Authorizer = authorizer;
     void asBrokerAuthorizer;
+    const oauth = await startOAuth(
+      { store, keys, tokens, passwords, changes, authorizer, logger },
+      options.oauth,
+    );
+    // Pushed onto the management table itself so that /openapi.json (built from it) lists them.
     const routes = managementRoutes(services, options.version);
+    routes.push(...patRoutes(oauth.server));
+    const provisioning = new ProvisioningService(
+      { store, changes, policy },
+      secrets,
+      new SecretHalfVault(serverKey),
+    );
+    routes.push(...provisioningRoutes(provisioning));
     const payloadValidator =
       options.senmlCheck === undefined ? null : await StrictChannels.load(store, changes, options.senmlCheck);
     const bootstrap = await services.setup.bootstrap(options.admin);
@@ -126,13 +153,24 @@ export async function createPlatform(options: PlatformOptions = {}): Promise<Pla
       routes,
       bootstrap,
       payloadValidator,
+      provisioning,
+      coapRoutes: provisioningCoapRoutes(provisioning),
       attachBroker: (broker) => authorizer.attach(new BrokerEnforcer(broker, authorizer)),
-      mount: (host) =>
-        mountRoutes(host, routes, {
-          authenticate: (token) => services.sessions.actor(token),
+      oauth,
+      mount: (host) => {
+        mountRoutes(withRemoteAddress(host), routes, {
+          authenticate: async (token) => {
+            const access = await oauth.bearer(token);
+            return access === null ? null : services.sessions.actor(access);
+          },
           logError: (err, context) => logger.error({ err, ...context }, 'management API error'),
-        }),
+        });
+        mountOAuth(host, oauth.server, {
+          logError: (err, context) => logger.error({ err, ...context }, 'OAuth endpoint error'),
+        });
+      },
       async close() {
+        oauth.close();
         stopFollowing();
         payloadValidator?.close();
         authorizer.close();

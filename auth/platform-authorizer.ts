@@ -66,6 +66,8 @@ export class PlatformAuthorizer {
   private readonly enforcers = new Set<SessionEnforcer>();
   private readonly unsubscribe: () => void;
   private readonly releaseClock: () => void;
+  /** Exchanges a personal access token (`omap_pat_…`) for an access token (set by the OAuth server). */
+  patExchange: ((pat: string) => Promise<string | null>) | null = null;
 
   constructor(
     private readonly store: SqlStore,
@@ -107,6 +109,10 @@ export class PlatformAuthorizer {
     const password = request.password;
     if (password === undefined || password.length === 0 || password.length > 4096) return BAD;
     const secret = password.toString('utf8');
+    if (this.patExchange !== null && secret.startsWith('omap_pat_')) {
+      const token = await this.patExchange(secret);
+      return token === null ? BAD : this.authenticateToken(token);
+    }
     if (request.scheme === 'bearer' || looksLikeJwt(secret)) return this.authenticateToken(secret);
     if (request.scheme === 'thing' || request.scheme === 'query') return this.authenticateThing(null, secret);
     // MQTT username/password and HTTP Basic: the username names the thing (optional for MQTT 5).

@@ -46,6 +46,16 @@ export const ConfigSchema = Type.Object(
         'QuestDB config string (e.g. http::addr=host:9000) for message history; empty: embedded SQLite.',
     }),
     storeMessages: Type.Boolean({ default: true, description: 'Store channel messages in the history.' }),
+    oauthClientsDir: Type.String({
+      default: '',
+      description: 'Watch this folder for omap/*.config.json OAuth client files (hot reload); empty: off.',
+    }),
+    oauthPollIntervalMs: Positive(2000, 'How often the OAuth client folder is scanned.'),
+    publicUrl: Type.String({
+      default: '',
+      description:
+        'External base URL (e.g. https://iot.example.com) for OAuth issuers; empty: from the Host header.',
+    }),
     adminEmail: Type.String({ default: '', description: 'First start: create this SUPER administrator.' }),
     adminPassword: Type.String({
       default: '',

@@ -79,6 +79,11 @@ async function serve(config: Config): Promise<void> {
       config.adminEmail && config.adminPassword
         ? { email: config.adminEmail, password: config.adminPassword }
         : undefined,
+    oauth: {
+      clientsDir: config.oauthClientsDir,
+      pollIntervalMs: config.oauthPollIntervalMs,
+      publicUrl: config.publicUrl,
+    },
     logger,
     version: version(),
   });

@@ -36,6 +36,8 @@ export interface ServerOptions {
   /** Store every channel message (SenML rows or whole messages) in the history. */
   storeMessages: boolean;
   admin: { email: string; password: string } | undefined;
+  /** OAuth: hot-reloaded client files and the external base URL of issuers. */
+  oauth: { clientsDir: string; pollIntervalMs: number; publicUrl: string };
   logger: Logger;
   version: string;
 }
@@ -59,6 +61,11 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     ...(options.admin !== undefined && { admin: options.admin }),
     logger,
     version: options.version,
+    oauth: {
+      ...(options.oauth.clientsDir !== '' && { clientsDir: options.oauth.clientsDir }),
+      pollIntervalMs: options.oauth.pollIntervalMs,
+      ...(options.oauth.publicUrl !== '' && { issuerBase: options.oauth.publicUrl }),
+    },
     senmlCheck: (contentType, payload) => {
       const r = checkStrict(contentType, payload);
       return r.ok ? null : r.error.message;
@@ -89,6 +96,8 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     });
     platform.attachBroker(broker);
     if (broker.http !== null) platform.mount(broker.http);
+    // Device provisioning over CoAP, for devices that speak nothing else.
+    if (broker.coap !== null) for (const route of platform.coapRoutes) broker.coap.frontEnd.route(route);
 
     let telemetry: Telemetry | null = null;
     if (options.storeMessages) {

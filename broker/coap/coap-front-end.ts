@@ -10,6 +10,7 @@ import { Block2Bodies } from './block2.js';
 import { Code, isCritical, KNOWN_CRITICAL_OPTIONS, MessageType, OptionNumber } from './codes.js';
 import type { CoapContext } from './context.js';
 import { CredentialCache } from './credentials.js';
+import { type CoapRoute, matchRoute, runRoute } from './extra-routes.js';
 import { handleGet } from './handle-get.js';
 import { handlePost } from './handle-post.js';
 import { type DatagramSender, type Exchange, MessageLayer, type RequestHandler } from './message-layer.js';
@@ -33,6 +34,8 @@ export class CoapFrontEnd implements RequestHandler {
     disconnect: (match, reason) => this.observers.disconnect(match, reason),
   };
   private closing: Promise<void> | null = null;
+  /** Extra POST resources registered by layers above the broker (`route()`). */
+  private readonly extraRoutes: CoapRoute[] = [];
 
   constructor(
     readonly core: BrokerCore,
@@ -74,6 +77,12 @@ export class CoapFrontEnd implements RequestHandler {
     core.frontEnds.add(this.control);
   }
 
+  /** Adds an extra POST resource under a Uri-Path prefix, answered before `/channels/...` routing. */
+  route(route: CoapRoute): this {
+    this.extraRoutes.push(route);
+    return this;
+  }
+
   /** Starts the housekeeping timer (expired exchanges, transfers, idle peers). */
   start(): void {
     if (this.sweepTimer !== null) return;
@@ -101,6 +110,13 @@ export class CoapFrontEnd implements RequestHandler {
     ) {
       refuse(exchange, Code.ProxyingNotSupported, 'not a proxy');
       return;
+    }
+    if (this.extraRoutes.length > 0) {
+      const extra = matchRoute(this.extraRoutes, request.optionValues(OptionNumber.UriPath));
+      if (extra !== null) {
+        runRoute(extra, exchange, this.core.logger);
+        return;
+      }
     }
     const target = parseTarget(request, this.core.limits);
     if (target.kind === 'not-found') {

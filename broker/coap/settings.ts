@@ -2,6 +2,8 @@
  * Every tunable of the CoAP front-end, with its default. Transmission parameters follow RFC 7252 §4.8;
  * the limits bound the memory a peer (or a flood of spoofed peers) can make the server hold.
  */
+import type { CoapRoute } from './extra-routes.js';
+
 export interface CoapSettings {
   /** RFC 7252 ACK_TIMEOUT: first retransmission of a CON after this (times a random factor). */
   ackTimeoutMs: number;
@@ -84,6 +86,8 @@ export interface CoapOptions extends Partial<CoapSettings> {
   port?: number;
   /** '::' binds IPv4 and IPv6 (dual stack); an IPv4 address binds udp4, an IPv6 address udp6. */
   host?: string;
+  /** Extra POST resources answered before `/channels/...` routing (see extra-routes.ts). */
+  routes?: readonly CoapRoute[];
 }
 
 /** Merges options over the defaults and refuses values that would break the protocol. */

@@ -37,10 +37,11 @@ export class CoapUdpListener implements DatagramSender {
   private closing: Promise<void> | null = null;
 
   constructor(core: BrokerCore, options: CoapOptions & { host: string }) {
-    const { host, port = DEFAULT_COAP_PORT, ...settings } = options;
+    const { host, port = DEFAULT_COAP_PORT, routes = [], ...settings } = options;
     this.host = host;
     this.port = port;
     this.frontEnd = new CoapFrontEnd(core, resolveSettings(settings), this);
+    for (const route of routes) this.frontEnd.route(route);
   }
 
   listen(): Promise<ListenAddress> {

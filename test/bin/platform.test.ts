@@ -32,6 +32,7 @@ beforeAll(async () => {
     questdb: '',
     storeMessages: true,
     admin: { email: 'root@example.org', password: 'a long enough password' },
+    oauth: { clientsDir: '', pollIntervalMs: 2000, publicUrl: '' },
     logger: silentLogger,
     version: 'test',
   });

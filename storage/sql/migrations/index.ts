@@ -8,10 +8,14 @@ import { type Migration, type MigrationResult, Migrator } from 'kysely/migration
 import type { Engine } from '../engine.js';
 import type { Database } from '../schema.js';
 import { managementMigration } from './0001-management.js';
+import { oauthMigration } from './0002-oauth.js';
+import { provisioningMigration } from './0003-provisioning.js';
 
 export function migrations(engine: Engine): Record<string, Migration> {
   return {
     '0001-management': managementMigration(engine),
+    '0002-oauth': oauthMigration(engine),
+    '0003-provisioning': provisioningMigration(engine),
   };
 }
 
