@@ -106,6 +106,8 @@ export interface TrafficOptions extends CommonOptions {
   e2eWindow: number | 'auto';
   /** Upper bound of the 'auto' search (messages per subscriber). */
   e2eWindowMax?: number | undefined;
+  /** First topic levels (default `bench`), e.g. `channels/bench/messages` to exercise a platform channel. */
+  topicPrefix?: string | undefined;
 }
 
 export interface IdleOptions extends CommonOptions {
@@ -773,7 +775,7 @@ async function trafficInner(
   errors: string[],
 ): Promise<TrafficResult> {
   const id = runId();
-  const prefix = `bench/${id}`;
+  const prefix = `${o.topicPrefix ?? 'bench'}/${id}`;
   const topics = topicsFor(o.scenario, prefix, shape.publishers, shape.subscribers);
   const sources = sourceAddresses(o.host, shape.publishers + shape.subscribers);
   const src = (i: number): string | undefined => (sources.length ? sources[i % sources.length] : undefined);

@@ -33,6 +33,7 @@ const HELP = `Usage: tsx bench/load/run.ts [options]
                            auto (default) = smallest window near the best rate, searched
                            before the warm-up (64, 128, ... up to --e2e-window-max 4096);
                            0 = open loop, only TCP backpressure
+  --topic-prefix <p>       first topic levels (default bench), e.g. channels/bench/messages
   --connections <n>        idle: connections to open, one SUBSCRIBE each (default 10000)
   --connect-concurrency <n> concurrent connection attempts (default 100)
   --connect-timeout <s>    connect phase timeout (default 10, idle 120)
@@ -80,6 +81,7 @@ async function main(): Promise<number> {
       window: { type: 'string', default: '100' },
       batch: { type: 'string', default: '64' },
       'e2e-window': { type: 'string', default: 'auto' },
+      'topic-prefix': { type: 'string' },
       'e2e-window-max': { type: 'string', default: '4096' },
       connections: { type: 'string', default: '10000' },
       'connect-concurrency': { type: 'string', default: '100' },
@@ -134,6 +136,7 @@ async function main(): Promise<number> {
       batch: Math.max(1, count(values.batch, 'batch', 64)),
       e2eWindow: values['e2e-window'] === 'auto' ? 'auto' : count(values['e2e-window'], 'e2e-window', 0),
       e2eWindowMax: count(values['e2e-window-max'], 'e2e-window-max', 4096),
+      topicPrefix: values['topic-prefix'],
     });
   }
   for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
