@@ -10,7 +10,7 @@ import { DecisionCache } from '../core/decision-cache.js';
 import type { Message, QoS } from '../core/message.js';
 import type { Session, SessionLink } from '../core/session.js';
 import { TokenBucket } from '../core/token-bucket.js';
-import { handleAck, handlePubrel } from './handle-ack.js';
+import { handleAck, handlePubrel, handleShortAck } from './handle-ack.js';
 import { handleConnect } from './handle-connect.js';
 import { handleDisconnect } from './handle-disconnect.js';
 import { handlePingreq } from './handle-pingreq.js';
@@ -189,6 +189,7 @@ export class MqttConnection implements SessionLink, PacketSink, TransportHandler
       return undefined;
     }
     if (type === 3) return handlePublishBytes(this, buf, start, bodyStart, end);
+    if (type >= 4 && type <= 7 && handleShortAck(this, buf, start, bodyStart, end)) return undefined;
     const packet = this.parse(buf, start, end);
     if (packet === null) return undefined;
     switch (packet.cmd) {

@@ -86,6 +86,13 @@ describe('bad input closes only the offending connection', () => {
     await brokerStillServes();
   });
 
+  it('a PUBREL with the wrong fixed-header flags', async () => {
+    const c = await raw();
+    c.write(Buffer.from([0x60, 2, 0, 1])); // PUBREL must carry flags 0010
+    await c.whenClosed();
+    expect(tb.broker.stats().malformed).toBe(1);
+  });
+
   it('a malformed remaining length', async () => {
     const c = await raw();
     c.write(Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]));
