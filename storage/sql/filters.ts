@@ -6,7 +6,7 @@
  */
 import { type Expression, type RawBuilder, type SqlBool, sql } from 'kysely';
 import type { Engine } from './engine.js';
-import { containsPattern, type JsonObject, subtreePattern } from './values.js';
+import { containsPattern, count, type JsonObject, subtreePattern } from './values.js';
 
 /**
  * What a caller may see: everything, or the subtrees under some materialized paths plus some
@@ -92,4 +92,15 @@ export function listFilters(
     parts.push(metadataMatches(engine, columns.metadata, options.metadata));
   }
   return parts.length === 0 ? ANYTHING : sql<SqlBool>`(${sql.join(parts, sql` and `)})`;
+}
+
+/** One page of a list: the rows query and its count query run together, rows mapped to entities. */
+export async function pageOf<R, T>(
+  rows: Promise<R[]>,
+  total: Promise<{ n: string | number | bigint } | undefined>,
+  map: (row: R) => T,
+  options: ListOptions,
+): Promise<Page<T>> {
+  const [found, counted] = await Promise.all([rows, total]);
+  return { items: found.map(map), total: count(counted?.n), limit: options.limit, offset: options.offset };
 }

@@ -4,10 +4,10 @@
  */
 import type { Kysely, Selectable } from 'kysely';
 import type { Engine } from '../engine.js';
-import { inScope, type ListOptions, listFilters, type Page, type Scope } from '../filters.js';
+import { inScope, type ListOptions, listFilters, type Page, pageOf, type Scope } from '../filters.js';
 import type { AssetSharesTable, AssetsTable, Database } from '../schema.js';
 import { count, fromJson, iso, type JsonObject, now, toJson } from '../values.js';
-import { type Audit, auditFields, type Versioned } from './audit-fields.js';
+import { type Audit, auditFields, type Versioned, versionedResult } from './audit-fields.js';
 
 export type PropertyType = 'string' | 'number' | 'boolean' | 'json';
 
@@ -120,11 +120,12 @@ export class AssetsRepository {
       .where(inScope(scope, 'assets.node_path', 'assets.id'))
       .where(listFilters(this.engine, options, { name: 'assets.name', metadata: 'assets.metadata' }));
     if (options.type !== undefined) q = q.where('type', '=', options.type);
-    const [rows, total] = await Promise.all([
+    return pageOf(
       q.selectAll().orderBy('name').orderBy('id').limit(options.limit).offset(options.offset).execute(),
       q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst(),
-    ]);
-    return { items: rows.map(toAsset), total: count(total?.n), limit: options.limit, offset: options.offset };
+      toAsset,
+      options,
+    );
   }
 
   async update(
@@ -151,9 +152,7 @@ export class AssetsRepository {
       }))
       .where('id', '=', id);
     if (expectedVersion !== undefined) q = q.where('version', '=', expectedVersion);
-    const row = await q.returningAll().executeTakeFirst();
-    if (row) return toAsset(row);
-    return (await this.get(id)) === undefined ? 'missing' : 'stale';
+    return versionedResult(await q.returningAll().executeTakeFirst(), toAsset, () => this.get(id));
   }
 
   async delete(id: string): Promise<boolean> {

@@ -28,3 +28,16 @@ export function auditFields(row: {
     updatedBy: row.updated_by,
   };
 }
+
+/**
+ * The outcome of `UPDATE … [WHERE version = expected] RETURNING`: the updated entity, or whether
+ * there was no such row ('missing') or its version had moved on ('stale').
+ */
+export async function versionedResult<R, T>(
+  row: R | undefined,
+  map: (row: R) => T,
+  current: () => Promise<unknown>,
+): Promise<Versioned<T>> {
+  if (row !== undefined) return map(row);
+  return (await current()) === undefined ? 'missing' : 'stale';
+}

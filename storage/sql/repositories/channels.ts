@@ -4,7 +4,7 @@ import type { Engine } from '../engine.js';
 import { inScope, type ListOptions, listFilters, type Page, type Scope } from '../filters.js';
 import type { ChannelsTable, Database } from '../schema.js';
 import { count, flag, fromJson, type JsonObject, now, toJson } from '../values.js';
-import { type Audit, auditFields, type Versioned } from './audit-fields.js';
+import { type Audit, auditFields, type Versioned, versionedResult } from './audit-fields.js';
 
 export interface Channel extends Audit {
   id: string;
@@ -108,9 +108,7 @@ export class ChannelsRepository {
       }))
       .where('id', '=', id);
     if (expectedVersion !== undefined) q = q.where('version', '=', expectedVersion);
-    const row = await q.returningAll().executeTakeFirst();
-    if (row) return toChannel(row);
-    return (await this.get(id)) === undefined ? 'missing' : 'stale';
+    return versionedResult(await q.returningAll().executeTakeFirst(), toChannel, () => this.get(id));
   }
 
   async delete(id: string): Promise<boolean> {

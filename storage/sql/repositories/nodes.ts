@@ -1,10 +1,10 @@
 /** The organization tree: tenant roots and their customer / deployment / unit nodes. */
 import type { Kysely, Selectable } from 'kysely';
 import type { Engine } from '../engine.js';
-import { inScope, type ListOptions, listFilters, type Page, type Scope } from '../filters.js';
+import { inScope, type ListOptions, listFilters, type Page, pageOf, type Scope } from '../filters.js';
 import type { Database, NodeKind, NodesTable } from '../schema.js';
 import { count, fromJson, type JsonObject, now, toJson } from '../values.js';
-import { type Audit, auditFields, type Versioned } from './audit-fields.js';
+import { type Audit, auditFields, type Versioned, versionedResult } from './audit-fields.js';
 
 export interface OrgNode extends Audit {
   id: string;
@@ -91,11 +91,12 @@ export class NodesRepository {
       .where(listFilters(this.engine, options, { name: 'nodes.name', metadata: 'nodes.metadata' }));
     if (options.parentId !== undefined) q = q.where('parent_id', '=', options.parentId);
     if (options.kind !== undefined) q = q.where('kind', '=', options.kind);
-    const [rows, total] = await Promise.all([
+    return pageOf(
       q.selectAll().orderBy('path').limit(options.limit).offset(options.offset).execute(),
       q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst(),
-    ]);
-    return { items: rows.map(toNode), total: count(total?.n), limit: options.limit, offset: options.offset };
+      toNode,
+      options,
+    );
   }
 
   async countChildren(id: string): Promise<number> {
@@ -125,9 +126,7 @@ export class NodesRepository {
       }))
       .where('id', '=', id);
     if (expectedVersion !== undefined) q = q.where('version', '=', expectedVersion);
-    const row = await q.returningAll().executeTakeFirst();
-    if (row) return toNode(row);
-    return (await this.get(id)) === undefined ? 'missing' : 'stale';
+    return versionedResult(await q.returningAll().executeTakeFirst(), toNode, () => this.get(id));
   }
 
   async delete(id: string): Promise<boolean> {

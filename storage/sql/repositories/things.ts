@@ -1,10 +1,10 @@
 /** Things (devices): identity, metadata, the keyed hash of their secret, enabled or not. */
 import type { Kysely, Selectable } from 'kysely';
 import type { Engine } from '../engine.js';
-import { inScope, type ListOptions, listFilters, type Page, type Scope } from '../filters.js';
+import { inScope, type ListOptions, listFilters, type Page, pageOf, type Scope } from '../filters.js';
 import type { Database, EntityStatus, ThingsTable } from '../schema.js';
 import { count, fromJson, type JsonObject, now, toJson } from '../values.js';
-import { type Audit, auditFields, type Versioned } from './audit-fields.js';
+import { type Audit, auditFields, type Versioned, versionedResult } from './audit-fields.js';
 
 export interface Thing extends Audit {
   id: string;
@@ -101,11 +101,12 @@ export class ThingsRepository {
       .where(inScope(scope, 'things.node_path', 'things.id'))
       .where(listFilters(this.engine, options, { name: 'things.name', metadata: 'things.metadata' }));
     if (options.status !== undefined) q = q.where('status', '=', options.status);
-    const [rows, total] = await Promise.all([
+    return pageOf(
       q.selectAll().orderBy('name').orderBy('id').limit(options.limit).offset(options.offset).execute(),
       q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst(),
-    ]);
-    return { items: rows.map(toThing), total: count(total?.n), limit: options.limit, offset: options.offset };
+      toThing,
+      options,
+    );
   }
 
   async update(
@@ -127,9 +128,7 @@ export class ThingsRepository {
       }))
       .where('id', '=', id);
     if (expectedVersion !== undefined) q = q.where('version', '=', expectedVersion);
-    const row = await q.returningAll().executeTakeFirst();
-    if (row) return toThing(row);
-    return (await this.get(id)) === undefined ? 'missing' : 'stale';
+    return versionedResult(await q.returningAll().executeTakeFirst(), toThing, () => this.get(id));
   }
 
   async delete(id: string): Promise<boolean> {

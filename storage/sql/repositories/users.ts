@@ -1,10 +1,10 @@
 /** Users (human or system) and their memberships of organization nodes. */
 import { type Kysely, type Selectable, type SqlBool, sql } from 'kysely';
 import type { Engine } from '../engine.js';
-import { inScope, type ListOptions, listFilters, type Page, type Scope } from '../filters.js';
+import { inScope, type ListOptions, listFilters, type Page, pageOf, type Scope } from '../filters.js';
 import type { Database, EntityStatus, UserKind, UsersTable } from '../schema.js';
 import { count, fromJson, iso, type JsonObject, now, toJson } from '../values.js';
-import { type Audit, auditFields, type Versioned } from './audit-fields.js';
+import { type Audit, auditFields, type Versioned, versionedResult } from './audit-fields.js';
 
 export interface User extends Audit {
   id: string;
@@ -120,11 +120,12 @@ export class UsersRepository {
       );
     }
     if (options.tenantId !== undefined) q = q.where('tenant_id', '=', options.tenantId);
-    const [rows, total] = await Promise.all([
+    return pageOf(
       q.selectAll().orderBy('email').limit(options.limit).offset(options.offset).execute(),
       q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst(),
-    ]);
-    return { items: rows.map(toUser), total: count(total?.n), limit: options.limit, offset: options.offset };
+      toUser,
+      options,
+    );
   }
 
   async update(
@@ -146,9 +147,7 @@ export class UsersRepository {
       }))
       .where('id', '=', id);
     if (expectedVersion !== undefined) q = q.where('version', '=', expectedVersion);
-    const row = await q.returningAll().executeTakeFirst();
-    if (row) return toUser(row);
-    return (await this.get(id)) === undefined ? 'missing' : 'stale';
+    return versionedResult(await q.returningAll().executeTakeFirst(), toUser, () => this.get(id));
   }
 
   async delete(id: string): Promise<boolean> {
@@ -197,10 +196,11 @@ export class UsersRepository {
       .selectFrom('users')
       .innerJoin('memberships as m', 'm.user_id', 'users.id')
       .where('m.node_id', '=', nodeId);
-    const [rows, total] = await Promise.all([
+    return pageOf(
       q.selectAll('users').orderBy('users.email').limit(options.limit).offset(options.offset).execute(),
       q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst(),
-    ]);
-    return { items: rows.map(toUser), total: count(total?.n), limit: options.limit, offset: options.offset };
+      toUser,
+      options,
+    );
   }
 }
