@@ -8,6 +8,7 @@ import type { TlsOptions } from 'node:tls';
 import { createPlatform, type Platform } from '../admin/index.js';
 import { isPlatformPrincipal } from '../auth/principal.js';
 import { allowAll, type ConnectRequest } from '../broker/core/authorizer.js';
+import { parseAuthorization } from '../broker/http/auth.js';
 import {
   type Broker,
   type BrokerLimits,
@@ -168,26 +169,14 @@ async function authenticateHttp(
   header: string | undefined,
   remoteAddress: string,
 ): Promise<ClientInfo | null> {
+  const credentials = parseAuthorization(header ?? '');
+  if (credentials === null) return null;
   const request: ConnectRequest = {
     clientId: `http-history-${remoteAddress}`,
     protocol: 'http',
     remoteAddress,
+    ...credentials,
   };
-  const [scheme = '', value = ''] = (header ?? '').split(/\s+/, 2);
-  const kind = scheme.toLowerCase();
-  if (kind === 'thing' || kind === 'bearer') {
-    request.password = Buffer.from(value);
-    request.scheme = kind;
-  } else if (kind === 'basic') {
-    const decoded = Buffer.from(value, 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    if (colon < 0) return null;
-    request.username = decoded.slice(0, colon);
-    request.password = Buffer.from(decoded.slice(colon + 1));
-    request.scheme = 'basic';
-  } else if (header !== undefined && header !== '') {
-    return null;
-  }
   const result = await broker.core.authorizer.authenticate(request);
   if (!result.ok) return null;
   return {
