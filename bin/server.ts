@@ -108,7 +108,11 @@ export async function startServer(options: ServerOptions): Promise<Server> {
         logger,
       });
       const sink = telemetry.sink;
-      closers.push(() => sink.close());
+      closers.push(async () => {
+        await sink.close();
+        // What the storage path did over the process's life: operators (and bench/storage/tap.ts) read it here.
+        logger.info({ pool: pool.stats, store: sink.stats() }, 'storage path closed');
+      });
       const pool = new CodecPool({
         onRows: (rows, invalid) => sink.write(rows, invalid),
         onError: (err) => logger.error({ err }, 'codec pool'),

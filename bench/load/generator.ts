@@ -108,6 +108,11 @@ export interface TrafficOptions extends CommonOptions {
   e2eWindowMax?: number | undefined;
   /** First topic levels (default `bench`), e.g. `channels/bench/messages` to exercise a platform channel. */
   topicPrefix?: string | undefined;
+  /**
+   * Payloads are valid SenML JSON packs (the 16-byte header travels hex-encoded in a string value), padded to at
+   * least `payload` bytes: what a storage tap sees from real devices. Default false (opaque bytes).
+   */
+  senml?: boolean | undefined;
 }
 
 export interface IdleOptions extends CommonOptions {
@@ -143,7 +148,10 @@ export interface TrafficResult {
   warnings: string[];
   scenario: TrafficScenario;
   qos: 0 | 1;
+  /** Payload bytes per message (SenML payloads may be longer than asked for). */
   payload: number;
+  /** Payloads were SenML JSON packs. */
+  senml: boolean;
   publishers: number;
   subscribers: number;
   /** Deliveries expected per published message. */
@@ -224,6 +232,48 @@ export type LoadResult = TrafficResult | IdleResult;
 
 /** Payload prefix: float64 send timestamp + uint32 publisher index + uint32 sequence number. */
 const HEADER_BYTES = 16;
+/** SenML payloads: the header as 32 hex digits in the first record's string value. */
+const SENML_PREFIX = '[{"n":"hdr","vs":"';
+const SENML_HEADER_CHARS = 2 * HEADER_BYTES;
+const SENML_MIN_SUFFIX = '"},{"n":"temp","u":"Cel","v":21.5}]';
+const HEX_DIGITS = Buffer.from('0123456789abcdef');
+/** Scratch for one header while it is hex-encoded or decoded. */
+const HEADER_SCRATCH = Buffer.alloc(HEADER_BYTES);
+const HEADER_SCRATCH_VIEW = new DataView(HEADER_SCRATCH.buffer, HEADER_SCRATCH.byteOffset, HEADER_BYTES);
+
+/** A SenML JSON pack of at least `size` bytes whose header placeholder starts at SENML_PREFIX.length. */
+export function senmlPayload(size: number): Buffer {
+  const fixed = SENML_PREFIX.length + SENML_HEADER_CHARS + SENML_MIN_SUFFIX.length;
+  if (size <= fixed)
+    return Buffer.from(`${SENML_PREFIX}${'0'.repeat(SENML_HEADER_CHARS)}${SENML_MIN_SUFFIX}`);
+  // pad with a third record: `,{"n":"pad","vs":"xxx"}` (23 bytes + its value)
+  const padRecord = ',{"n":"pad","vs":""}';
+  const pad = Math.max(0, size - fixed - padRecord.length);
+  const suffix = `${SENML_MIN_SUFFIX.slice(0, -1)},{"n":"pad","vs":"${'x'.repeat(pad)}"}]`;
+  return Buffer.from(`${SENML_PREFIX}${'0'.repeat(SENML_HEADER_CHARS)}${suffix}`);
+}
+
+function hexEncodeHeader(dst: Buffer, o: number, ts: number, pubIndex: number, seq: number): void {
+  HEADER_SCRATCH_VIEW.setFloat64(0, ts, true);
+  HEADER_SCRATCH_VIEW.setUint32(8, pubIndex, true);
+  HEADER_SCRATCH_VIEW.setUint32(12, seq, true);
+  for (let i = 0; i < HEADER_BYTES; i++) {
+    const b = HEADER_SCRATCH[i]!;
+    dst[o + 2 * i] = HEX_DIGITS[b >> 4]!;
+    dst[o + 2 * i + 1] = HEX_DIGITS[b & 15]!;
+  }
+}
+
+function hexValue(c: number): number {
+  return c <= 0x39 ? c - 0x30 : c - 0x57;
+}
+
+/** Decodes a hex header into HEADER_SCRATCH. */
+function hexDecodeHeader(src: Buffer, o: number): void {
+  for (let i = 0; i < HEADER_BYTES; i++) {
+    HEADER_SCRATCH[i] = (hexValue(src[o + 2 * i]!) << 4) | hexValue(src[o + 2 * i + 1]!);
+  }
+}
 /** A full end-to-end window that does not move for this long is written off. */
 const STALL_MS = 2000;
 /** 'auto' window search: per step, settle then measure the delivered rate. */
@@ -305,6 +355,8 @@ class Conn implements FrameSink {
   rec: Recorder | null = null;
   /** Subscribers: highest sequence number seen per publisher index. */
   lastSeq: Float64Array = new Float64Array(0);
+  /** Payloads carry the header hex-encoded inside a SenML pack. */
+  senml = false;
   /** Set for publishers: receives PUBACKs. */
   pub: Publisher | null = null;
   closing = false;
@@ -371,7 +423,17 @@ class Conn implements FrameSink {
         this.ackOff = o + 4;
         p += 2;
       }
-      if (this.rec !== null && end - p >= HEADER_BYTES) {
+      if (this.rec !== null && this.senml) {
+        if (end - p >= SENML_PREFIX.length + SENML_HEADER_CHARS) {
+          hexDecodeHeader(buf, p + SENML_PREFIX.length);
+          this.rec.onPublish(
+            HEADER_SCRATCH_VIEW.getFloat64(0, true),
+            HEADER_SCRATCH_VIEW.getUint32(8, true),
+            HEADER_SCRATCH_VIEW.getUint32(12, true),
+            this.lastSeq,
+          );
+        }
+      } else if (this.rec !== null && end - p >= HEADER_BYTES) {
         // Frames straddling two reads arrive in their own buffer (rare).
         const dv = buf === READ_BUFFER ? READ_VIEW : new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
         this.rec.onPublish(
@@ -469,12 +531,13 @@ class Publisher {
     private readonly batch: number,
     private readonly window: number,
     private readonly run: RunState,
+    private readonly senml: boolean,
   ) {
     const body = Buffer.from(payload);
-    body.writeUInt32LE(index, 8);
+    if (!senml) body.writeUInt32LE(index, 8);
     const t = encodePublish(topic, body, qos);
     this.size = t.packet.length;
-    this.tsOffset = t.payloadOffset;
+    this.tsOffset = t.payloadOffset + (senml ? SENML_PREFIX.length : 0);
     this.pidOffset = t.packetIdOffset;
     this.template = Buffer.allocUnsafe(this.size * batch);
     for (let i = 0; i < batch; i++) t.packet.copy(this.template, i * this.size);
@@ -514,9 +577,14 @@ class Publisher {
     this.template.copy(buf, 0, 0, n * size);
     const ts = performance.now();
     const seq0 = this.sentTotal + 1;
-    for (let i = 0, o = this.tsOffset; i < n; i++, o += size) {
-      buf.writeDoubleLE(ts, o);
-      buf.writeUInt32LE((seq0 + i) >>> 0, o + 12);
+    if (this.senml) {
+      for (let i = 0, o = this.tsOffset; i < n; i++, o += size)
+        hexEncodeHeader(buf, o, ts, this.index, seq0 + i);
+    } else {
+      for (let i = 0, o = this.tsOffset; i < n; i++, o += size) {
+        buf.writeDoubleLE(ts, o);
+        buf.writeUInt32LE((seq0 + i) >>> 0, o + 12);
+      }
     }
     if (this.qos > 0) {
       let pid = this.nextPid;
@@ -855,7 +923,7 @@ async function trafficInner(
   };
 
   // Subscribers first, so every subscription exists before the first PUBLISH.
-  const payload = Buffer.alloc(o.payload, 0x78);
+  const payload = o.senml === true ? senmlPayload(o.payload) : Buffer.alloc(o.payload, 0x78);
   const subResults: Handshake[] = new Array(shape.subscribers);
   await pool(shape.subscribers, o.connectConcurrency, async (i) => {
     subResults[i] = await connectClient(res, o, `lg${id}s${i}`, src(i), {
@@ -874,13 +942,16 @@ async function trafficInner(
   for (const h of subResults) {
     h.conn.rec = rec;
     h.conn.lastSeq = new Float64Array(shape.publishers);
+    h.conn.senml = o.senml === true;
     h.conn.onUnexpectedClose = onUnexpectedClose;
     h.conn.onDeliveries = onDeliveries;
   }
   for (let i = 0; i < shape.publishers; i++) {
     const conn = pubResults[i]!.conn;
     conn.onUnexpectedClose = onUnexpectedClose;
-    pubs.push(new Publisher(conn, i, topics.pub[i]!, payload, o.qos, o.batch, o.window, state));
+    pubs.push(
+      new Publisher(conn, i, topics.pub[i]!, payload, o.qos, o.batch, o.window, state, o.senml === true),
+    );
   }
   startKeepalive(res, o.keepalive);
 
@@ -1056,7 +1127,8 @@ async function trafficInner(
     warnings,
     scenario: o.scenario,
     qos: o.qos,
-    payload: o.payload,
+    payload: o.senml === true ? senmlPayload(o.payload).length : o.payload,
+    senml: o.senml === true,
     publishers: shape.publishers,
     subscribers: shape.subscribers,
     fanout: shape.fanout,

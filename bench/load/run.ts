@@ -21,6 +21,7 @@ const HELP = `Usage: tsx bench/load/run.ts [options]
   --scenario <s>           fanin | fanout | pairs | idle (default pairs)
   --qos <0|1>              QoS of publishes and subscriptions (default 0)
   --payload <bytes>        payload size, >= 16 (default 64; "1k" = 1024)
+  --senml                  payloads are valid SenML JSON packs (>= 85 bytes, padded to --payload)
   --duration <s>           measurement window; idle: hold time after connecting (default 5)
   --warmup <s>             traffic before the window that is not counted (default 1)
   --grace <s>              max wait for in-flight messages after the window (default 3)
@@ -72,6 +73,7 @@ async function main(): Promise<number> {
       scenario: { type: 'string', default: 'pairs' },
       qos: { type: 'string', default: '0' },
       payload: { type: 'string', default: '64' },
+      senml: { type: 'boolean', default: false },
       duration: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '1' },
       grace: { type: 'string', default: '3' },
@@ -137,6 +139,7 @@ async function main(): Promise<number> {
       e2eWindow: values['e2e-window'] === 'auto' ? 'auto' : count(values['e2e-window'], 'e2e-window', 0),
       e2eWindowMax: count(values['e2e-window-max'], 'e2e-window-max', 4096),
       topicPrefix: values['topic-prefix'],
+      senml: values.senml,
     });
   }
   for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);

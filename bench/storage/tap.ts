@@ -1,0 +1,216 @@
+/**
+ * What the storage tap costs the forwarding path: `omap serve` with `--store-messages false` and `true`, runs
+ * interleaved, the same load (pairs, QoS 0, valid SenML JSON payloads on `channels/<id>/messages` topics) from
+ * bench/load/run.ts. Prints medians with min–max and the on/off ratio, plus what the storage path did with the
+ * messages (rows written to the embedded store, messages shed by the codec pool under overload).
+ *
+ *   npm run build && npx tsx bench/storage/tap.ts [--runs 3] [--duration 5] [--rate N] [--pin split|all]
+ *                                                 [--scenario pairs] [--qos 0] [--payload 85]
+ *
+ * Pinning (taskset): `split` (default) puts the broker's main thread (the I/O thread that forwards) alone on
+ * core 0 and every other thread of the process (codec workers, the SQLite writer, libuv and V8 helpers) on core 1
+ * with the load generator: forwarding gets the same core in both modes and the storage work competes with the
+ * generator, not with forwarding. `all` pins the whole broker process to core 0 (storage competes with
+ * forwarding: the one-core worst case).
+ * With `--rate`, the generator offers a fixed rate: compare broker CPU and latency at a rate storage can sustain.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  freePort,
+  probeMqtt,
+  REPO_ROOT,
+  spawnPinned,
+  stopAllBrokers,
+  tasksetPath,
+} from '../brokers/launch.js';
+import type { TrafficResult } from '../load/generator.js';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '5' },
+    rate: { type: 'string' },
+    pin: { type: 'string', default: 'split' },
+    scenario: { type: 'string', default: 'pairs' },
+    qos: { type: 'string', default: '0' },
+    payload: { type: 'string', default: '85' },
+  },
+});
+const RUNS = Number(values.runs);
+const PIN = values.pin === 'all' ? 'all' : 'split';
+
+interface StorageStats {
+  pool: { accepted: number; delivered: number; droppedOverload: number; rows: number; invalid: number };
+  store: { writtenRows: number; deadLettered: number; droppedRows: number; spilledBatches: number };
+}
+
+interface Sample {
+  mode: 'off' | 'on';
+  delivered: number;
+  loss: number;
+  brokerCpu: number;
+  p99: number | null;
+  storage: StorageStats | null;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function pinThreads(pid: number): void {
+  const taskset = tasksetPath();
+  if (taskset === null) throw new Error('taskset (util-linux) is needed');
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const cpu = PIN === 'all' || tid === String(pid) ? '0' : '1';
+    execFileSync(taskset, ['-p', '-c', cpu, tid], { stdio: 'ignore' });
+  }
+}
+
+async function runOnce(mode: 'off' | 'on'): Promise<Sample> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'omap-bench-tap-'));
+  const port = await freePort();
+  const child = spawnPinned(
+    process.execPath,
+    [
+      join(REPO_ROOT, 'dist/bin/omap.js'),
+      'serve',
+      '--mqtt-port',
+      String(port),
+      '--http-port',
+      '0',
+      '--coap-port',
+      '0',
+      '--auth',
+      'none',
+      '--data-dir',
+      dataDir,
+      '--store-messages',
+      mode === 'on' ? 'true' : 'false',
+    ],
+    null,
+  );
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString('utf8');
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  try {
+    const deadline = Date.now() + 15_000;
+    while (!(await probeMqtt('127.0.0.1', port, 500))) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`broker did not start:\n${out}`);
+      await sleep(50);
+    }
+    const pid = child.pid!;
+    pinThreads(pid);
+    const args = [
+      '-c',
+      '1',
+      process.execPath,
+      '--import',
+      'tsx',
+      'bench/load/run.ts',
+      '--port',
+      String(port),
+      '--scenario',
+      values.scenario,
+      '--qos',
+      values.qos,
+      '--payload',
+      values.payload,
+      '--senml',
+      '--duration',
+      values.duration,
+      '--topic-prefix',
+      'channels/bench/messages',
+      '--broker-pid',
+      String(pid),
+    ];
+    if (values.rate !== undefined) args.push('--rate', values.rate);
+    const json = execFileSync(tasksetPath()!, args, {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: (Number(values.duration) + 60) * 1000,
+    });
+    const r = JSON.parse(json.trim().split('\n').pop()!) as TrafficResult;
+    child.kill('SIGTERM');
+    await Promise.race([exited, sleep(20_000)]);
+    let storage: StorageStats | null = null;
+    for (const line of out.split('\n')) {
+      if (line.includes('"storage path closed"')) storage = JSON.parse(line) as StorageStats;
+    }
+    return {
+      mode,
+      delivered: r.deliveredPerSec,
+      loss: r.loss,
+      brokerCpu: r.broker?.cpuPct ?? 0,
+      p99: r.latencyMs?.p99 ?? null,
+      storage,
+    };
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await stopAllBrokers();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+async function main(): Promise<void> {
+  const samples: Sample[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    for (const mode of ['off', 'on'] as const) {
+      const s = await runOnce(mode);
+      samples.push(s);
+      const st = s.storage;
+      const extra =
+        st === null
+          ? ''
+          : `, accepted ${fmt(st.pool.accepted)}, rows written ${fmt(st.store.writtenRows)}, ` +
+            `shed ${fmt(st.pool.droppedOverload)}, invalid ${fmt(st.pool.invalid)}`;
+      console.error(
+        `run ${i + 1} ${mode}: ${fmt(s.delivered)} msgs/s, loss ${s.loss}, broker CPU ${s.brokerCpu} %` +
+          `${s.p99 === null ? '' : `, p99 ${s.p99} ms`}${extra}`,
+      );
+    }
+  }
+  const row = (mode: 'off' | 'on'): { med: number; min: number; max: number; cpu: number; p99: string } => {
+    const xs = samples.filter((s) => s.mode === mode);
+    const d = xs.map((s) => s.delivered);
+    const p = xs.map((s) => s.p99).filter((v): v is number => v !== null);
+    return {
+      med: median(d),
+      min: Math.min(...d),
+      max: Math.max(...d),
+      cpu: median(xs.map((s) => s.brokerCpu)),
+      p99: p.length === 0 ? '–' : `${median(p)} ms`,
+    };
+  };
+  const off = row('off');
+  const on = row('on');
+  console.log(
+    `\n${values.scenario} QoS ${values.qos}, SenML ${values.payload} B, ${RUNS} runs, pin ${PIN}` +
+      `${values.rate === undefined ? '' : `, rate ${values.rate}/s`}`,
+  );
+  console.log('| storage | delivered msgs/s (median, min–max) | broker CPU % | p99 |');
+  console.log('|---|---|---|---|');
+  for (const [name, r] of [
+    ['off', off],
+    ['on', on],
+  ] as const) {
+    console.log(`| ${name} | ${fmt(r.med)} (${fmt(r.min)}–${fmt(r.max)}) | ${r.cpu} | ${r.p99} |`);
+  }
+  console.log(`on/off = ${(on.med / off.med).toFixed(3)}`);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
