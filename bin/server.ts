@@ -6,7 +6,6 @@
  */
 import type { TlsOptions } from 'node:tls';
 import { createPlatform, type Platform } from '../admin/index.js';
-import { isPlatformPrincipal } from '../auth/principal.js';
 import { allowAll, type ConnectRequest } from '../broker/core/authorizer.js';
 import { parseAuthorization } from '../broker/http/auth.js';
 import {
@@ -16,10 +15,10 @@ import {
   createBroker,
   type ListeningAddresses,
   type Logger,
-  type Message,
 } from '../broker/index.js';
-import { CodecPool, checkStrict, type Envelope } from '../codecs/index.js';
+import { CodecPool, checkStrict } from '../codecs/index.js';
 import { openTelemetry, type Telemetry } from '../storage/telemetry/index.js';
+import { ChannelTap } from './channel-tap.js';
 
 export interface ServerOptions {
   host: string;
@@ -51,8 +50,6 @@ export interface Server {
   /** Graceful: broker first (no new messages), then the storage path drains, then the stores close. */
   close(): Promise<void>;
 }
-
-const CHANNEL_TOPIC = /^channels\/([^/]+)\/messages(?:\/(.*))?$/;
 
 export async function startServer(options: ServerOptions): Promise<Server> {
   const { logger } = options;
@@ -114,14 +111,12 @@ export async function startServer(options: ServerOptions): Promise<Server> {
         logger.info({ pool: pool.stats, store: sink.stats() }, 'storage path closed');
       });
       const pool = new CodecPool({
-        onRows: (rows, invalid) => sink.write(rows, invalid),
+        // Rows stay bytes from the codec worker to the store: the event loop builds no object per row.
+        onEncoded: (part) => sink.writeEncoded(part),
         onError: (err) => logger.error({ err }, 'codec pool'),
       });
       closers.push(() => pool.close());
-      broker.on('message', (message, client) => {
-        const envelope = channelEnvelope(message, client);
-        if (envelope !== null) pool.push(envelope);
-      });
+      broker.on('message', new ChannelTap(pool).onMessage);
       const reader = telemetry.route;
       broker.http?.setHistoryHandler(async (request, reply) => {
         const channelId = reader.match(request.path);
@@ -148,23 +143,6 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     await closeAll();
     throw err;
   }
-}
-
-/** The storage envelope of a message on a channel topic, or null for other topics. */
-function channelEnvelope(message: Message, client: ClientInfo | undefined): Envelope | null {
-  const m = CHANNEL_TOPIC.exec(message.topic);
-  if (m === null) return null;
-  const principal = client?.principal;
-  return {
-    channel: m[1]!,
-    subtopic: m[2] ?? '',
-    // The platform's thing (or user) id when known, else the protocol's client id.
-    publisher: isPlatformPrincipal(principal) ? principal.id : (client?.id ?? ''),
-    protocol: client?.protocol ?? 'internal',
-    contentType: message.properties?.contentType ?? 'application/senml+json',
-    created: message.created,
-    payload: message.payload,
-  };
 }
 
 /** Authenticates an HTTP request's `Authorization` header with the broker's authorizer. */

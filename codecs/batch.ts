@@ -1,11 +1,14 @@
 /**
- * The work of one pool task: a packed batch of envelopes in, SenML rows + invalid entries out. Pure and synchronous
- * (the worker wraps it; the benchmark and tests also call it on the main thread).
+ * The work of one pool task: a packed batch of messages in, SenML rows + whole-message rows + invalid entries out.
+ * Pure and synchronous (the worker wraps it; the benchmark and tests also call it on the main thread).
  */
 
 import { classifyContentType } from './content-type.js';
-import { copyEnvelope, type Envelope, unpackEnvelopeBatch } from './envelope.js';
+import { copyEnvelope, type Envelope } from './envelope.js';
+import { type PackedMessages, unpackMessages } from './message-batch.js';
+import { type EncodedRows, encodeRowBatch } from './row-batch.js';
 import {
+  type InvalidMessage,
   type MessageRow,
   messageRow,
   type RowColumns,
@@ -16,13 +19,15 @@ import {
 import { parseSenMLClassified, parseSenMLInto } from './senml.js';
 import { SenMLError, type SenMLErrorData } from './senml-error.js';
 
-/** How SenML rows travel back: column form in one transferred buffer, or structured-cloned row objects. */
-export type RowTransport = 'columns' | 'objects';
+/**
+ * How rows travel back: SenML rows in column form in one transferred buffer, or structured-cloned row objects; or
+ * 'encoded': everything (SenML rows, whole messages, invalid ones) in the row batch byte form of row-batch.ts, in
+ * one transferred buffer, so the main thread forwards bytes and builds no objects.
+ */
+export type RowTransport = 'columns' | 'objects' | 'encoded';
 
-export interface BatchTask {
-  /** The packed batch (transferred to the worker). */
-  buffer: ArrayBuffer;
-  byteLength: number;
+/** The packed messages (buffer transferred to the worker) and what to do with them. */
+export interface BatchTask extends PackedMessages {
   transport: RowTransport;
   maxBytes: number;
   maxRecords: number;
@@ -46,6 +51,8 @@ export interface BatchResult {
   messageRows: MessageRow[];
   /** Invalid SenML messages (payloads copied into their own buffers). */
   invalid: InvalidEntryData[];
+  /** Everything, when `transport` is 'encoded' (then `messageRows` and `invalid` are empty). */
+  encoded: EncodedRows | null;
   /** Buffers the caller may reuse (the worker hands back the batch buffer and an unused spare). */
   recycled: ArrayBuffer[];
 }
@@ -54,7 +61,8 @@ export interface BatchResult {
 const columnsWriter = new RowColumnsWriter(4096);
 
 export function processBatch(task: BatchTask): BatchResult {
-  const envelopes = unpackEnvelopeBatch(task.buffer, task.byteLength);
+  const envelopes = unpackMessages(task);
+  if (task.transport === 'encoded') return processEncoded(task, envelopes);
   const writer = task.transport === 'columns' ? columnsWriter : null;
   const rows: SenMLRow[] | null = writer === null ? [] : null;
   const messageRows: MessageRow[] = [];
@@ -90,6 +98,45 @@ export function processBatch(task: BatchTask): BatchResult {
     rows,
     messageRows,
     invalid,
+    encoded: null,
+    recycled: [],
+  };
+}
+
+/** The 'encoded' transport: rows as objects here (off the main thread), then one row batch in bytes. */
+function processEncoded(task: BatchTask, envelopes: Envelope[]): BatchResult {
+  const rows: (SenMLRow | MessageRow)[] = [];
+  const invalid: InvalidMessage[] = [];
+  const options = { now: 0, maxBytes: task.maxBytes, maxRecords: task.maxRecords };
+  for (const envelope of envelopes) {
+    const cls = classifyContentType(envelope.contentType);
+    if (cls.kind !== 'senml-json' && cls.kind !== 'senml-cbor') {
+      rows.push(messageRow(envelope)); // the payload view is copied by the encoder
+      continue;
+    }
+    options.now = envelope.created / 1000;
+    const first = rows.length;
+    try {
+      for (const record of parseSenMLClassified(envelope.payload, cls, options))
+        rows.push(senmlRow(envelope, record));
+    } catch (error) {
+      rows.length = first;
+      const senml =
+        error instanceof SenMLError
+          ? error
+          : new SenMLError('internal', `codec failure: ${String(error)}`, -1, 'codec: internal error');
+      invalid.push({ envelope, error: senml });
+    }
+  }
+  // The encoder's output may be a view into its shared scratch: copy into an own, exactly sized buffer to transfer.
+  const bytes = new Uint8Array(encodeRowBatch({ rows, invalid }));
+  return {
+    messages: envelopes.length,
+    columns: null,
+    rows: null,
+    messageRows: [],
+    invalid: [],
+    encoded: { bytes, rows: rows.length, invalid: invalid.length },
     recycled: [],
   };
 }

@@ -36,7 +36,24 @@ export {
   unpackEnvelope,
   unpackEnvelopeBatch,
 } from './envelope.js';
+export {
+  MessageBatchError,
+  MessageBatchWriter,
+  MessageSource,
+  type PackedMessages,
+  packMessages,
+  unpackMessages,
+} from './message-batch.js';
 export { CodecPool, type CodecPoolOptions, type CodecPoolStats, type RowSink } from './pool.js';
+export {
+  BatchDecodeError,
+  countRowBatch,
+  decodeRowBatch,
+  type EncodedRows,
+  encodeRowBatch,
+  joinRowBatches,
+  type RowBatch,
+} from './row-batch.js';
 export {
   envelopeToRows,
   type InvalidMessage,

@@ -1,39 +1,54 @@
 /**
  * CodecPool: the storage path's SenML resolution on worker threads (piscina).
  *
- * `push(envelope)` is called on the broker's hot path: it is synchronous, never blocks and never calls back into
- * the caller. SenML envelopes are packed into the open batch (one ArrayBuffer, payload copied); other content types
- * become whole-message rows at once (payload copied) and ride along with the same batch. A batch is sealed when it
- * holds `batchSize` messages or `maxBatchBytes` bytes, or `flushIntervalMs` after its first message.
+ * `pushMessage(source, contentType, created, payload)` (and `push(envelope)`) is called on the broker's hot path: it
+ * is synchronous, never blocks and never calls back into the caller. Messages are packed into the open batch (one
+ * ArrayBuffer, payload copied, repeated strings interned: message-batch.ts); a worker resolves SenML into rows and
+ * turns other content types into whole-message rows. A batch is sealed when it holds `batchSize` messages or
+ * `maxBatchBytes` bytes, or `flushIntervalMs` after its first message.
+ *
+ * Output: with `onEncoded`, each batch comes back as one row batch in bytes (codecs/row-batch.ts) that the main
+ * thread hands on without building an object per row — what the broker uses (bench/storage/tap.ts measured the
+ * object path at ~0.5 µs of event-loop time per message). With `onRows`, as row objects.
  *
  * Flow control (storage path only; `push` never waits):
  * - at most `maxQueue` sealed batches are *in flight* (queued at or running in a worker, or waiting for / inside the
  *   `onRows` sink: an async sink that is slow keeps its batch in flight, which is the backpressure);
  * - a batch sealed while `maxQueue` batches are in flight waits in a FIFO of at most `maxPending` batches;
  * - a batch sealed while that FIFO is full is dropped: its messages are counted in `droppedOverload` (and the batch
- *   in `droppedBatches`). Nothing else is ever dropped silently.
+ *   in `droppedBatches`); and while both are full, `push` drops a message at once (counted in `droppedOverload`),
+ *   before copying it: under sustained overload shedding costs the broker's event loop next to nothing.
+ *   Nothing else is ever dropped silently.
  * Results are delivered to `onRows` in batch order, one call at a time. Invalid SenML comes back as `invalid`
  * entries (whole envelope + error) for a dead-letter table.
  */
-import { Buffer } from 'node:buffer';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import type { ResourceLimits, Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { BatchResult, BatchTask, RowTransport } from './batch.js';
-import { classifyContentType } from './content-type.js';
-import { type Envelope, EnvelopeBatchWriter, type PackedBatch } from './envelope.js';
-import { type InvalidMessage, type MessageRow, messageRow, type Row, readRowColumns } from './rows.js';
+import { assertEnvelope, type Envelope } from './envelope.js';
+import { MessageBatchWriter, MessageSource, type PackedMessages } from './message-batch.js';
+import type { EncodedRows } from './row-batch.js';
+import { type InvalidMessage, type Row, readRowColumns } from './rows.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS } from './senml.js';
 import { SenMLError } from './senml-error.js';
 
 /** Receives the rows of one batch. May return a promise: the batch stays in flight until it settles. */
 export type RowSink = (rows: Row[], invalid: InvalidMessage[]) => void | Promise<void>;
 
+/** Receives the rows of one batch in byte form. May return a promise: the batch stays in flight until it settles. */
+export type EncodedSink = (part: EncodedRows) => void | Promise<void>;
+
 export interface CodecPoolOptions {
-  /** The consumer of rows (e.g. the telemetry writer). Called in batch order, never concurrently. */
-  onRows: RowSink;
+  /**
+   * The consumer of rows as objects. Called in batch order, never concurrently. Exactly one of `onRows` and
+   * `onEncoded` must be given.
+   */
+  onRows?: RowSink;
+  /** The consumer of rows in byte form (e.g. the telemetry pipeline's `writeEncoded`). Same contract as `onRows`. */
+  onEncoded?: EncodedSink;
   /** Worker failures, sink exceptions/rejections. Default: ignored (they are counted either way). */
   onError?: (error: Error) => void;
   /** Worker threads. Default: `os.availableParallelism()`. */
@@ -56,8 +71,8 @@ export interface CodecPoolOptions {
   tasksPerThread?: number;
   /** Piscina atomics mode. Default 'disabled' (measured faster here for batch-sized tasks, see bench/codecs). */
   atomics?: 'sync' | 'async' | 'disabled';
-  /** How rows come back from workers. Default 'columns' (measured faster than 'objects'). */
-  transport?: RowTransport;
+  /** How rows come back from workers with `onRows`: 'columns' (default, measured faster) or 'objects'. */
+  transport?: Exclude<RowTransport, 'encoded'>;
   /** V8 heap limits of each worker thread (Node `ResourceLimits`). Default: Node's. */
   resourceLimits?: ResourceLimits;
   /** Largest SenML payload accepted (bytes); larger ones are invalid with code 'too-large'. Default 1 MiB. */
@@ -98,9 +113,7 @@ export interface CodecPoolStats {
 }
 
 interface SealedBatch {
-  packed: PackedBatch | null;
-  /** Whole-message rows made in `push`. */
-  messages: MessageRow[];
+  packed: PackedMessages;
   /** All messages of the batch. */
   count: number;
 }
@@ -150,7 +163,8 @@ function isPromiseLike(value: unknown): value is PromiseLike<void> {
 
 export class CodecPool {
   readonly #piscina: Piscina<BatchTask, BatchResult>;
-  readonly #onRows: RowSink;
+  readonly #onRows: RowSink | null;
+  readonly #onEncoded: EncodedSink | null;
   readonly #onError: (error: Error) => void;
   readonly #batchSize: number;
   readonly #maxBatchBytes: number;
@@ -161,10 +175,9 @@ export class CodecPool {
   readonly #maxPayloadBytes: number;
   readonly #maxRecords: number;
 
-  readonly #writer: EnvelopeBatchWriter;
+  readonly #writer: MessageBatchWriter;
   /** Column buffers returned by workers, read, and ready to be lent to the next task (saves an allocation each). */
   readonly #spareColumns: ArrayBuffer[] = [];
-  #openMessages: MessageRow[] = [];
   #openCount = 0;
   #timer: NodeJS.Timeout | null = null;
   readonly #pending: SealedBatch[] = [];
@@ -192,17 +205,20 @@ export class CodecPool {
   constructor(options: CodecPoolOptions) {
     const threads = positiveInt(options.threads, availableParallelism(), 'threads');
     const minThreads = Math.min(threads, positiveInt(options.minThreads, threads, 'minThreads'));
-    this.#onRows = options.onRows;
+    if ((options.onRows === undefined) === (options.onEncoded === undefined))
+      throw new TypeError('CodecPool needs exactly one of onRows and onEncoded');
+    this.#onRows = options.onRows ?? null;
+    this.#onEncoded = options.onEncoded ?? null;
     this.#onError = options.onError ?? (() => {});
     this.#batchSize = positiveInt(options.batchSize, 256, 'batchSize');
     this.#maxBatchBytes = positiveInt(options.maxBatchBytes, 4 * 1024 * 1024, 'maxBatchBytes');
     this.#flushIntervalMs = positiveInt(options.flushIntervalMs, 20, 'flushIntervalMs');
     this.#maxQueue = positiveInt(options.maxQueue, 4 * threads, 'maxQueue');
     this.#maxPending = options.maxPending === 0 ? 0 : positiveInt(options.maxPending, 64, 'maxPending');
-    this.#transport = options.transport ?? 'columns';
+    this.#transport = this.#onEncoded !== null ? 'encoded' : (options.transport ?? 'columns');
     this.#maxPayloadBytes = positiveInt(options.maxPayloadBytes, DEFAULT_MAX_BYTES, 'maxPayloadBytes');
     this.#maxRecords = positiveInt(options.maxRecords, DEFAULT_MAX_RECORDS, 'maxRecords');
-    this.#writer = new EnvelopeBatchWriter(Math.min(this.#maxBatchBytes, this.#batchSize * 256));
+    this.#writer = new MessageBatchWriter(Math.min(this.#maxBatchBytes, this.#batchSize * 256));
     const spec = workerSpec();
     this.#piscina = new Piscina<BatchTask, BatchResult>({
       filename: spec.filename,
@@ -227,20 +243,31 @@ export class CodecPool {
    * @throws {TypeError} when `payload` is not a Uint8Array (a programming error).
    */
   push(envelope: Envelope): boolean {
+    assertEnvelope(envelope);
+    const { channel, subtopic, publisher, protocol, contentType, created, payload } = envelope;
+    return this.pushMessage(
+      new MessageSource(channel, subtopic, publisher, protocol),
+      contentType,
+      created,
+      payload,
+    );
+  }
+
+  /**
+   * The hot-path form of {@link push}: `source` is made once per (topic, publisher) by the caller and reused, so the
+   * strings it holds travel once per batch. Copies the payload.
+   */
+  pushMessage(source: MessageSource, contentType: string, created: number, payload: Uint8Array): boolean {
     if (this.#closed) {
       this.#rejectedClosed++;
       return false;
     }
-    const kind = classifyContentType(envelope.contentType).kind;
-    if (kind === 'senml-json' || kind === 'senml-cbor') {
-      this.#writer.add(envelope);
-    } else {
-      if (!(envelope.payload instanceof Uint8Array))
-        throw new TypeError('envelope.payload must be a Uint8Array');
-      const row = messageRow(envelope);
-      row.payload = Buffer.from(envelope.payload);
-      this.#openMessages.push(row);
+    if (this.#pending.length >= this.#maxPending && this.#inFlight >= this.#maxQueue) {
+      this.#accepted++;
+      this.#droppedOverload++;
+      return true;
     }
+    this.#writer.add(source, contentType, created, payload);
     this.#accepted++;
     if (++this.#openCount === 1) {
       this.#timer = setTimeout(this.#onTimer, this.#flushIntervalMs);
@@ -300,9 +327,7 @@ export class CodecPool {
   async destroy(): Promise<void> {
     this.#closed = true;
     this.#clearTimer();
-    this.#drop({ packed: null, messages: this.#openMessages, count: this.#openCount });
-    if (this.#writer.count > 0) this.#writer.finish();
-    this.#openMessages = [];
+    if (this.#openCount > 0) this.#drop({ packed: this.#writer.finish(), count: this.#openCount });
     this.#openCount = 0;
     for (const batch of this.#pending.splice(0)) this.#drop(batch);
     await this.#piscina.destroy();
@@ -351,12 +376,7 @@ export class CodecPool {
   #seal(): void {
     if (this.#openCount === 0) return;
     this.#clearTimer();
-    const batch: SealedBatch = {
-      packed: this.#writer.count > 0 ? this.#writer.finish() : null,
-      messages: this.#openMessages,
-      count: this.#openCount,
-    };
-    this.#openMessages = [];
+    const batch: SealedBatch = { packed: this.#writer.finish(), count: this.#openCount };
     this.#openCount = 0;
     if (this.#inFlight < this.#maxQueue && this.#pending.length === 0) this.#dispatch(batch);
     else if (this.#pending.length < this.#maxPending) this.#pending.push(batch);
@@ -374,15 +394,9 @@ export class CodecPool {
     this.#inFlight++;
     this.#batches++;
     const packed = batch.packed;
-    if (packed === null) {
-      // Nothing for a worker: deliver in order, but never from inside push().
-      queueMicrotask(() => this.#complete(seq, { batch, result: null, error: null }));
-      return;
-    }
     const spare = this.#transport === 'columns' ? (this.#spareColumns.pop() ?? null) : null;
     const task: BatchTask = {
-      buffer: packed.buffer,
-      byteLength: packed.byteLength,
+      ...packed,
       transport: this.#transport,
       maxBytes: this.#maxPayloadBytes,
       maxRecords: this.#maxRecords,
@@ -426,32 +440,43 @@ export class CodecPool {
   }
 
   async #deliverOne({ batch, result, error }: Completed): Promise<void> {
+    if (error !== null || result === null) {
+      this.#failed += batch.count;
+      this.#report(error ?? new Error('worker returned no result'));
+      return;
+    }
+    for (const buffer of result.recycled) this.#writer.recycle(buffer);
+    this.#delivered += batch.count;
+    const encoded = result.encoded;
+    if (encoded !== null) {
+      this.#rows += encoded.rows;
+      this.#invalid += encoded.invalid;
+      if (encoded.rows + encoded.invalid === 0 || this.#onEncoded === null) return;
+      await this.#sink(() => this.#onEncoded!(encoded));
+      return;
+    }
     const rows: Row[] = [];
     const invalid: InvalidMessage[] = [];
-    const senml = batch.packed === null ? 0 : batch.packed.count;
-    if (error !== null) {
-      this.#failed += senml;
-      this.#report(error);
-    } else if (result !== null) {
-      if (result.columns !== null) {
-        readRowColumns(result.columns, rows);
-        // the rows hold no reference into the column buffer: it can carry the next batch's rows
-        if (this.#spareColumns.length < this.#maxQueue) this.#spareColumns.push(result.columns.buffer);
-      }
-      for (const buffer of result.recycled) this.#writer.recycle(buffer);
-      if (result.rows !== null) for (const row of result.rows) rows.push(row);
-      for (const row of result.messageRows) rows.push(row);
-      for (const entry of result.invalid) {
-        invalid.push({ envelope: entry.envelope, error: SenMLError.fromJSON(entry.error) });
-      }
+    if (result.columns !== null) {
+      readRowColumns(result.columns, rows);
+      // the rows hold no reference into the column buffer: it can carry the next batch's rows
+      if (this.#spareColumns.length < this.#maxQueue) this.#spareColumns.push(result.columns.buffer);
     }
-    for (const row of batch.messages) rows.push(row);
-    this.#delivered += batch.count - (error === null ? 0 : senml);
+    if (result.rows !== null) for (const row of result.rows) rows.push(row);
+    for (const row of result.messageRows) rows.push(row);
+    for (const entry of result.invalid) {
+      invalid.push({ envelope: entry.envelope, error: SenMLError.fromJSON(entry.error) });
+    }
     this.#rows += rows.length;
     this.#invalid += invalid.length;
-    if (rows.length === 0 && invalid.length === 0) return;
+    if ((rows.length === 0 && invalid.length === 0) || this.#onRows === null) return;
+    await this.#sink(() => this.#onRows!(rows, invalid));
+  }
+
+  /** Calls the sink; its exceptions and rejections are counted and reported, never thrown. */
+  async #sink(call: () => void | Promise<void>): Promise<void> {
     try {
-      const pending = this.#onRows(rows, invalid);
+      const pending = call();
       if (isPromiseLike(pending)) await pending;
     } catch (sinkError) {
       this.#sinkErrors++;

@@ -12,6 +12,7 @@ export default function resolveBatch(task: BatchTask): ReturnType<typeof move> {
   const transfer: ArrayBuffer[] = [task.buffer];
   result.recycled.push(task.buffer);
   if (result.columns !== null) transfer.push(result.columns.buffer);
+  if (result.encoded !== null) transfer.push(result.encoded.bytes.buffer as ArrayBuffer);
   if (task.spare !== null && task.spare !== result.columns?.buffer) {
     result.recycled.push(task.spare);
     transfer.push(task.spare);

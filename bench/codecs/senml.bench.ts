@@ -18,7 +18,7 @@ import {
   type Envelope,
   EnvelopeBatchWriter,
   envelopeToRows,
-  packEnvelopeBatch,
+  packMessages,
   parseSenMLCbor,
   parseSenMLJson,
   processBatch,
@@ -96,13 +96,13 @@ console.table(
 const BATCH = 256;
 const piecesFor = (format: 'json' | 'cbor') => {
   const list = envelopes(format, BATCH);
-  const packed = packEnvelopeBatch(list);
+  const packed = packMessages(list);
   // processBatch only reads its buffer, so a few copies can be reused (no per-call allocation in the timing)
   const copies = Array.from({ length: 16 }, () => packed.buffer.slice(0, packed.byteLength));
   let k = 0;
-  const task = (transport: 'columns' | 'objects') => ({
+  const task = (transport: 'columns' | 'objects' | 'encoded') => ({
+    ...packed,
     buffer: copies[k++ & 15]!,
-    byteLength: packed.byteLength,
     transport,
     maxBytes: 1 << 20,
     maxRecords: 10_000,
@@ -123,13 +123,16 @@ for (const format of ['json', 'cbor'] as const) {
       for (const e of p.list) envelopeToRows(e);
     })
     .add(`${format}: push side, batch writer add × ${BATCH}`, () => {
-      packEnvelopeBatch(p.list);
+      packMessages(p.list);
     })
     .add(`${format}: worker side, processBatch (columns)`, () => {
       processBatch(p.task('columns'));
     })
     .add(`${format}: worker side, processBatch (objects)`, () => {
       processBatch(p.task('objects'));
+    })
+    .add(`${format}: worker side, processBatch (encoded)`, () => {
+      processBatch(p.task('encoded'));
     })
     .add(`${format}: main side, columns → row objects`, () => {
       readRowColumns(p.columns, []);
@@ -164,12 +167,15 @@ async function pump(pool: CodecPool, list: readonly Envelope[]): Promise<void> {
 
 interface PoolConfig {
   label: string;
-  options: Omit<CodecPoolOptions, 'onRows'>;
+  options: Omit<CodecPoolOptions, 'onRows' | 'onEncoded'>;
+  /** Rows come back in byte form (`onEncoded`, what `omap serve` uses) instead of objects. */
+  encoded?: boolean;
 }
 
 const threads = availableParallelism();
 const configs: PoolConfig[] = [
-  { label: `pool ${threads}T (defaults: columns, atomics=disabled, batch=256)`, options: {} },
+  { label: `pool ${threads}T encoded (omap serve: onEncoded, batch=256)`, options: {}, encoded: true },
+  { label: `pool ${threads}T (onRows defaults: columns, atomics=disabled, batch=256)`, options: {} },
 ];
 if (!QUICK) {
   configs.push(
@@ -262,13 +268,23 @@ for (const format of ['json', 'cbor'] as const) {
   let rows = 0;
   const pools = configs.map((config) => ({
     config,
-    pool: new CodecPool({
-      threads,
-      ...config.options,
-      onRows: (r: Row[]) => {
-        rows += r.length;
-      },
-    }),
+    pool: new CodecPool(
+      config.encoded === true
+        ? {
+            threads,
+            ...config.options,
+            onEncoded: (part) => {
+              rows += part.rows;
+            },
+          }
+        : {
+            threads,
+            ...config.options,
+            onRows: (r: Row[]) => {
+              rows += r.length;
+            },
+          },
+    ),
   }));
   for (const { pool } of pools) await pump(pool, list.slice(0, 4000)); // threads up, JIT warm
   for (const e of list.slice(0, 4000)) envelopeToRows(e);

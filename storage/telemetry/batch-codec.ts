@@ -1,248 +1,58 @@
 /**
- * The byte form of a batch in the disk spool. SenML rows are stored as columns — a string table (ids, names,
- * units, string values: each distinct string once) plus one Float64Array and one Int32Array — because spilling
- * happens on the broker's event loop during an outage: measured ~5× faster than msgpack tuples of objects for a
- * 10k-row batch. Whole messages and invalid messages (rare) are msgpack tuples. The whole is one plain msgpack
- * array (no msgpackr records, so a record decodes without shared state in a later process):
- *
- *   [FORMAT, strings[], f64 bytes, i32 bytes, message tuples[], invalid tuples[]]
- *   f64 per SenML row:  time, value, sum, updateTime (NaN = absent; resolved SenML numbers are never NaN)
- *   i32 per SenML row:  channel, subtopic, publisher, protocol, name, unit (-1 = absent), kind, string (-1)
- *                       kind: 0 sum only, 1 v, 2 vs, 3 vb false, 4 vb true, 5 vd (string = vs or vd)
- *   message:            [channel, subtopic, publisher, protocol, contentType, created, payload]
- *   invalid:            [channel, subtopic, publisher, protocol, contentType, created, payload, code, message,
- *                        index, rule, label]
- * Typed arrays are in the platform's byte order (the spool is read back on the machine that wrote it). Decoding
- * gives SenML rows first, then whole messages (the order inside one batch carries no meaning: one request).
+ * A telemetry batch in bytes (the spool record, and what goes to the embedded history's worker thread): the row
+ * batch form of codecs/row-batch.ts. Parts that arrived already encoded (from the codec workers) are joined as they
+ * are; only rows that are objects get encoded here.
  */
-import { Packr, Unpackr } from 'msgpackr';
 import {
-  type InvalidMessage,
-  isSenMLErrorCode,
-  type MessageRow,
-  type Row,
-  SenMLError,
-  type SenMLRow,
+  BatchDecodeError,
+  countRowBatch,
+  decodeRowBatch,
+  encodeRowBatch,
+  joinRowBatches,
 } from '../../codecs/index.js';
 import type { TelemetryBatch } from './types.js';
 
-const FORMAT = 2;
-const F64 = 4;
-const I32 = 8;
-const KIND_SUM = 0;
-const KIND_V = 1;
-const KIND_VS = 2;
-const KIND_VB_FALSE = 3;
-const KIND_VB_TRUE = 4;
-const KIND_VD = 5;
-
-const packr = new Packr({ useRecords: false });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
-
-export class BatchDecodeError extends Error {
-  override readonly name = 'BatchDecodeError';
-}
-
-const nil = <T>(value: T | undefined): T | null => (value === undefined ? null : value);
-const nan = (value: number | undefined): number => (value === undefined ? Number.NaN : value);
+export { BatchDecodeError };
 
 export function encodeBatch(batch: TelemetryBatch): Uint8Array {
-  let senmlCount = 0;
-  for (const row of batch.rows) if (row.kind === 'senml') senmlCount++;
-  const strings: string[] = [];
-  const index = new Map<string, number>();
-  const intern = (s: string): number => {
-    let id = index.get(s);
-    if (id === undefined) {
-      id = strings.length;
-      strings.push(s);
-      index.set(s, id);
-    }
-    return id;
-  };
-  const f64 = new Float64Array(senmlCount * F64);
-  const i32 = new Int32Array(senmlCount * I32);
-  const messages: unknown[] = [];
-  let n = 0;
-  for (const row of batch.rows) {
-    if (row.kind !== 'senml') {
-      messages.push([
-        row.channel,
-        row.subtopic,
-        row.publisher,
-        row.protocol,
-        row.contentType,
-        row.created,
-        row.payload,
-      ]);
-      continue;
-    }
-    const f = n * F64;
-    const i = n * I32;
-    f64[f] = row.time;
-    f64[f + 1] = nan(row.value);
-    f64[f + 2] = nan(row.sum);
-    f64[f + 3] = nan(row.updateTime);
-    i32[i] = intern(row.channel);
-    i32[i + 1] = intern(row.subtopic);
-    i32[i + 2] = intern(row.publisher);
-    i32[i + 3] = intern(row.protocol);
-    i32[i + 4] = intern(row.name);
-    i32[i + 5] = row.unit === undefined ? -1 : intern(row.unit);
-    let kind = KIND_SUM;
-    let text = -1;
-    if (row.value !== undefined) kind = KIND_V;
-    else if (row.stringValue !== undefined) {
-      kind = KIND_VS;
-      text = intern(row.stringValue);
-    } else if (row.boolValue !== undefined) kind = row.boolValue ? KIND_VB_TRUE : KIND_VB_FALSE;
-    else if (row.dataValue !== undefined) {
-      kind = KIND_VD;
-      text = intern(row.dataValue);
-    }
-    i32[i + 6] = kind;
-    i32[i + 7] = text;
-    n++;
+  const parts = batch.parts;
+  if (parts === undefined || parts.length === 0) return encodeRowBatch(batch);
+  const all = [...parts];
+  if (batch.rows.length + batch.invalid.length > 0) {
+    all.push({ bytes: encodeRowBatch(batch), rows: batch.rows.length, invalid: batch.invalid.length });
   }
-  const invalid = batch.invalid.map(({ envelope: e, error }) => [
-    e.channel,
-    e.subtopic,
-    e.publisher,
-    e.protocol,
-    e.contentType,
-    e.created,
-    e.payload,
-    error.code,
-    error.message,
-    error.index,
-    error.rule,
-    nil(error.label),
-  ]);
-  return packr.pack([
-    FORMAT,
-    strings,
-    new Uint8Array(f64.buffer, 0, f64.byteLength),
-    new Uint8Array(i32.buffer, 0, i32.byteLength),
-    messages,
-    invalid,
-  ]);
+  return all.length === 1 ? all[0]!.bytes : joinRowBatches(all);
 }
 
-function fail(what: string): never {
-  throw new BatchDecodeError(`spool batch: ${what}`);
+/**
+ * The batch of a spool record for a store that takes bytes: the record as one encoded part, with its counts read
+ * from the joined form's header when it has one (no decoding of rows on the event loop), else from a decode.
+ * @throws {BatchDecodeError} when the bytes are not a batch
+ */
+export function encodedRecord(data: Uint8Array): TelemetryBatch {
+  let counts = countRowBatch(data);
+  if (counts === null) {
+    const decoded = decodeRowBatch(data);
+    counts = { rows: decoded.rows.length, invalid: decoded.invalid.length };
+  }
+  return { rows: [], invalid: [], parts: [{ bytes: data, ...counts }] };
 }
 
-function str(value: unknown): string {
-  return typeof value === 'string' ? value : fail('expected a string');
-}
-
-function num(value: unknown): number {
-  return typeof value === 'number' ? value : fail('expected a number');
-}
-
-function bytes(value: unknown): Uint8Array {
-  return value instanceof Uint8Array ? value : fail('expected bytes');
-}
-
-function tuple(value: unknown): unknown[] {
-  return Array.isArray(value) ? value : fail('expected an array');
-}
-
-/** Copies bytes into an aligned typed array (msgpack hands out views at any offset). */
-function typed<T extends Float64Array | Int32Array>(
-  data: Uint8Array,
-  make: (length: number) => T,
-  size: number,
-): T {
-  if (data.byteLength % size !== 0) fail('column bytes of a wrong length');
-  const array = make(data.byteLength / size);
-  new Uint8Array(array.buffer).set(data);
-  return array;
-}
-
-function optional(value: number): number | undefined {
-  return Number.isNaN(value) ? undefined : value;
-}
-
-/** @throws {BatchDecodeError} when the bytes are not a batch of this format. */
+/** @throws {BatchDecodeError} when the bytes are not a batch. The result holds rows only (no encoded parts). */
 export function decodeBatch(data: Uint8Array): TelemetryBatch {
-  let decoded: unknown;
-  try {
-    decoded = unpackr.unpack(data);
-  } catch (error) {
-    fail(`not msgpack (${(error as Error).message})`);
+  return decodeRowBatch(data);
+}
+
+/** The batch with its encoded parts decoded into rows (for stores and steps that work on row objects). */
+export function materialize(batch: TelemetryBatch): TelemetryBatch {
+  const parts = batch.parts;
+  if (parts === undefined || parts.length === 0) return batch;
+  const rows = [...batch.rows];
+  const invalid = [...batch.invalid];
+  for (const part of parts) {
+    const decoded = decodeRowBatch(part.bytes);
+    for (const row of decoded.rows) rows.push(row);
+    for (const entry of decoded.invalid) invalid.push(entry);
   }
-  const [format, rawStrings, rawF64, rawI32, rawMessages, rawInvalid] = tuple(decoded);
-  if (format !== FORMAT) fail(`unknown format ${String(format)}`);
-  const strings = tuple(rawStrings).map(str);
-  const f64 = typed(bytes(rawF64), (n) => new Float64Array(n), 8);
-  const i32 = typed(bytes(rawI32), (n) => new Int32Array(n), 4);
-  const count = f64.length / F64;
-  if (!Number.isInteger(count) || i32.length !== count * I32) fail('column lengths disagree');
-  const text = (id: number): string =>
-    id >= 0 && id < strings.length ? strings[id]! : fail('bad string index');
-  const rows: Row[] = [];
-  for (let r = 0; r < count; r++) {
-    const f = r * F64;
-    const i = r * I32;
-    const kind = i32[i + 6]!;
-    const unit = i32[i + 5]!;
-    const row: SenMLRow = {
-      kind: 'senml',
-      channel: text(i32[i]!),
-      subtopic: text(i32[i + 1]!),
-      publisher: text(i32[i + 2]!),
-      protocol: text(i32[i + 3]!),
-      name: text(i32[i + 4]!),
-      unit: unit < 0 ? undefined : text(unit),
-      value: kind === KIND_V ? f64[f + 1]! : undefined,
-      stringValue: kind === KIND_VS ? text(i32[i + 7]!) : undefined,
-      boolValue: kind === KIND_VB_TRUE ? true : kind === KIND_VB_FALSE ? false : undefined,
-      dataValue: kind === KIND_VD ? text(i32[i + 7]!) : undefined,
-      sum: optional(f64[f + 2]!),
-      time: f64[f]!,
-      updateTime: optional(f64[f + 3]!),
-    };
-    rows.push(row);
-  }
-  for (const raw of tuple(rawMessages)) {
-    const t = tuple(raw);
-    const message: MessageRow = {
-      kind: 'message',
-      channel: str(t[0]),
-      subtopic: str(t[1]),
-      publisher: str(t[2]),
-      protocol: str(t[3]),
-      contentType: str(t[4]),
-      created: num(t[5]),
-      payload: bytes(t[6]),
-    };
-    rows.push(message);
-  }
-  const invalid: InvalidMessage[] = tuple(rawInvalid).map((raw) => {
-    const t = tuple(raw);
-    const code = str(t[7]);
-    const label = t[11] === null || t[11] === undefined ? undefined : str(t[11]);
-    const error = new SenMLError(
-      isSenMLErrorCode(code) ? code : 'internal',
-      '',
-      num(t[9]),
-      str(t[10]),
-      label,
-    );
-    error.message = str(t[8]);
-    return {
-      envelope: {
-        channel: str(t[0]),
-        subtopic: str(t[1]),
-        publisher: str(t[2]),
-        protocol: str(t[3]),
-        contentType: str(t[4]),
-        created: num(t[5]),
-        payload: bytes(t[6]),
-      },
-      error,
-    };
-  });
   return { rows, invalid };
 }

@@ -1,7 +1,8 @@
 /**
  * Batch helpers: the memory estimate that bounds the pipeline, and the split that isolates a row the store refuses.
  */
-import type { InvalidMessage, Row } from '../../codecs/index.js';
+import type { EncodedRows, InvalidMessage, Row } from '../../codecs/index.js';
+import { materialize } from './batch-codec.js';
 import type { TelemetryBatch } from './types.js';
 
 /**
@@ -28,15 +29,35 @@ export function estimateInvalidBytes(invalid: InvalidMessage): number {
   return INVALID_OVERHEAD + invalid.envelope.payload.byteLength + invalid.error.message.length * 2;
 }
 
+/** Bytes an encoded part keeps alive, plus a small fixed cost per item (its share of counters and arrays). */
+export function estimateEncodedBytes(part: EncodedRows): number {
+  return part.bytes.byteLength + 8 * (part.rows + part.invalid);
+}
+
+/** Rows (SenML + whole messages) of a batch, encoded parts included. */
+export function batchRowCount(batch: TelemetryBatch): number {
+  let n = batch.rows.length;
+  if (batch.parts !== undefined) for (const part of batch.parts) n += part.rows;
+  return n;
+}
+
+/** Invalid messages of a batch, encoded parts included. */
+export function batchInvalidCount(batch: TelemetryBatch): number {
+  let n = batch.invalid.length;
+  if (batch.parts !== undefined) for (const part of batch.parts) n += part.invalid;
+  return n;
+}
+
 export function batchItemCount(batch: TelemetryBatch): number {
-  return batch.rows.length + batch.invalid.length;
+  return batchRowCount(batch) + batchInvalidCount(batch);
 }
 
 /**
  * Splits a batch into two halves of its items (rows first, then invalid messages), to find the rows a store refuses
- * by bisection. A batch of one item cannot be split (returns null).
+ * by bisection. A batch of one item cannot be split (returns null). Encoded parts are decoded first.
  */
-export function splitBatch(batch: TelemetryBatch): [TelemetryBatch, TelemetryBatch] | null {
+export function splitBatch(whole: TelemetryBatch): [TelemetryBatch, TelemetryBatch] | null {
+  const batch = materialize(whole);
   const total = batchItemCount(batch);
   if (total < 2) return null;
   const half = Math.ceil(total / 2);

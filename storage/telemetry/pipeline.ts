@@ -24,9 +24,17 @@
 import { EventEmitter } from 'node:events';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { InvalidMessage, Row } from '../../codecs/index.js';
-import { batchItemCount, estimateInvalidBytes, estimateRowBytes, splitBatch } from './batch.js';
-import { decodeBatch, encodeBatch } from './batch-codec.js';
+import type { EncodedRows, InvalidMessage, Row } from '../../codecs/index.js';
+import {
+  batchInvalidCount,
+  batchItemCount,
+  batchRowCount,
+  estimateEncodedBytes,
+  estimateInvalidBytes,
+  estimateRowBytes,
+  splitBatch,
+} from './batch.js';
+import { BatchDecodeError, decodeBatch, encodeBatch, encodedRecord, materialize } from './batch-codec.js';
 import {
   type BackoffOptions,
   backoffDelay,
@@ -106,6 +114,9 @@ interface Entry {
 interface OpenBatch {
   rows: Row[];
   invalid: InvalidMessage[];
+  parts: EncodedRows[];
+  /** Items (rows + invalid) in `parts`. */
+  partItems: number;
   bytes: number;
   acceptedAt: number;
 }
@@ -130,17 +141,19 @@ const SPOOL_RETRY_MS = 1000;
 const SPILL_SLICE = 1;
 
 function newOpen(): OpenBatch {
-  return { rows: [], invalid: [], bytes: 0, acceptedAt: 0 };
+  return { rows: [], invalid: [], parts: [], partItems: 0, bytes: 0, acceptedAt: 0 };
 }
 
 function estimateBatchBytes(batch: TelemetryBatch): number {
   let bytes = 0;
   for (const row of batch.rows) bytes += estimateRowBytes(row);
   for (const invalid of batch.invalid) bytes += estimateInvalidBytes(invalid);
+  if (batch.parts !== undefined) for (const part of batch.parts) bytes += estimateEncodedBytes(part);
   return bytes;
 }
 
-function quarantineLine(batch: TelemetryBatch, error: string, now: number): string {
+function quarantineLine(whole: TelemetryBatch, error: string, now: number): string {
+  const batch = materialize(whole);
   const base64 = (bytes: Uint8Array): string =>
     Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
   return `${JSON.stringify({
@@ -263,25 +276,12 @@ export class TelemetryPipeline extends EventEmitter<PipelineEvents> implements T
   // --- TelemetrySink -------------------------------------------------------------------------------------------------
 
   write(rows: readonly Row[], invalid: readonly InvalidMessage[] = []): undefined | Promise<void> {
-    if (!this.#accepting) {
-      this.#rejectedClosed += rows.length + invalid.length;
-      return undefined;
-    }
     const items = rows.length + invalid.length;
-    if (items === 0) return undefined;
     let bytes = 0;
     for (let i = 0; i < rows.length; i++) bytes += estimateRowBytes(rows[i]!);
     for (let i = 0; i < invalid.length; i++) bytes += estimateInvalidBytes(invalid[i]!);
-    if (this.#pastHardBound(items, bytes)) {
-      this.#seal();
-      this.#spillQueued('memory', true);
-      if (this.#pastHardBound(items, bytes)) {
-        this.#drop(items);
-        return this.#whenUnderBound();
-      }
-    }
-    this.#memoryRows += items;
-    this.#memoryBytes += bytes;
+    const refused = this.#admit(items, bytes);
+    if (refused !== null) return refused === 'drop' ? this.#whenUnderBound() : undefined;
     const now = this.#clock.now();
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
@@ -293,15 +293,23 @@ export class TelemetryPipeline extends EventEmitter<PipelineEvents> implements T
     }
     this.#acceptedRows += rows.length;
     this.#acceptedInvalid += invalid.length;
-    if (this.#openItems() > 0 && this.#lingerTimer === null) {
-      this.#lingerTimer = this.#clock.setTimeout(this.#onLinger, this.#lingerMs);
-    }
-    if (this.#pastBound()) {
-      this.#seal();
-      this.#spillQueued('memory');
-      if (this.#pastBound()) return this.#whenUnderBound();
-    }
-    return undefined;
+    return this.#afterAccept();
+  }
+
+  writeEncoded(part: EncodedRows): undefined | Promise<void> {
+    const items = part.rows + part.invalid;
+    const bytes = estimateEncodedBytes(part);
+    const refused = this.#admit(items, bytes);
+    if (refused !== null) return refused === 'drop' ? this.#whenUnderBound() : undefined;
+    const open = this.#open;
+    if (this.#openItems() === 0) open.acceptedAt = this.#clock.now();
+    open.parts.push(part);
+    open.partItems += items;
+    open.bytes += bytes;
+    this.#acceptedRows += part.rows;
+    this.#acceptedInvalid += part.invalid;
+    if (this.#openItems() >= this.#batchRows || open.bytes >= this.#batchBytes) this.#seal();
+    return this.#afterAccept();
   }
 
   flush(timeoutMs?: number): Promise<void> {
@@ -379,18 +387,53 @@ export class TelemetryPipeline extends EventEmitter<PipelineEvents> implements T
 
   // --- accepting -----------------------------------------------------------------------------------------------------
 
+  /**
+   * Whether `items` may come in: null when they are taken (and counted in memory); 'closed' (counted as rejected);
+   * 'empty'; or 'drop' when memory is past twice its bound and the spool cannot take the queue (counted dropped).
+   */
+  #admit(items: number, bytes: number): 'closed' | 'empty' | 'drop' | null {
+    if (!this.#accepting) {
+      this.#rejectedClosed += items;
+      return 'closed';
+    }
+    if (items === 0) return 'empty';
+    if (this.#pastHardBound(items, bytes)) {
+      this.#seal();
+      this.#spillQueued('memory', true);
+      if (this.#pastHardBound(items, bytes)) {
+        this.#drop(items);
+        return 'drop';
+      }
+    }
+    this.#memoryRows += items;
+    this.#memoryBytes += bytes;
+    return null;
+  }
+
+  /** After rows came in: the linger timer, and the memory bound (spill; backpressure when even that is not enough). */
+  #afterAccept(): undefined | Promise<void> {
+    if (this.#openItems() > 0 && this.#lingerTimer === null) {
+      this.#lingerTimer = this.#clock.setTimeout(this.#onLinger, this.#lingerMs);
+    }
+    if (this.#pastBound()) {
+      this.#seal();
+      this.#spillQueued('memory');
+      if (this.#pastBound()) return this.#whenUnderBound();
+    }
+    return undefined;
+  }
+
   #openItems(): number {
-    return this.#open.rows.length + this.#open.invalid.length;
+    return this.#open.rows.length + this.#open.invalid.length + this.#open.partItems;
   }
 
   #add(now: number, row: Row | null, invalid: InvalidMessage | null, bytes: number): void {
     const open = this.#open;
-    if (open.rows.length + open.invalid.length === 0) open.acceptedAt = now;
+    if (this.#openItems() === 0) open.acceptedAt = now;
     if (row !== null) open.rows.push(row);
     else open.invalid.push(invalid!);
     open.bytes += bytes;
-    if (open.rows.length + open.invalid.length >= this.#batchRows || open.bytes >= this.#batchBytes)
-      this.#seal();
+    if (this.#openItems() >= this.#batchRows || open.bytes >= this.#batchBytes) this.#seal();
   }
 
   readonly #onLinger = (): void => {
@@ -409,12 +452,15 @@ export class TelemetryPipeline extends EventEmitter<PipelineEvents> implements T
     }
     this.#lingerExpired = false;
     const open = this.#open;
-    const items = open.rows.length + open.invalid.length;
+    const items = this.#openItems();
     if (items === 0) return;
     this.#open = newOpen();
     this.#queue.push({
       seq: ++this.#lastSeq,
-      batch: { rows: open.rows, invalid: open.invalid },
+      batch:
+        open.parts.length === 0
+          ? { rows: open.rows, invalid: open.invalid }
+          : { rows: open.rows, invalid: open.invalid, parts: open.parts },
       items,
       bytes: open.bytes,
       acceptedAt: open.acceptedAt,
@@ -569,7 +615,8 @@ export class TelemetryPipeline extends EventEmitter<PipelineEvents> implements T
       const record = spool.peek();
       if (record === null) break;
       try {
-        const batch = decodeBatch(record.data);
+        // A store that ships bytes anyway gets the record as it is (no decoding and re-encoding on the event loop).
+        const batch = this.#store.takesEncoded ? encodedRecord(record.data) : decodeBatch(record.data);
         const bytes = estimateBatchBytes(batch);
         this.#memoryRows += record.rows;
         this.#memoryBytes += bytes;
@@ -660,14 +707,14 @@ export class TelemetryPipeline extends EventEmitter<PipelineEvents> implements T
       switch (outcome.kind) {
         case 'ok':
           parts.shift();
-          this.#writtenRows += part.rows.length;
-          this.#deadLettered += part.invalid.length;
+          this.#writtenRows += batchRowCount(part);
+          this.#deadLettered += batchInvalidCount(part);
           this.#writtenBatches++;
           this.#recovered();
           this.#notify('written', {
             seq: entry.seq,
-            rows: part.rows.length,
-            invalid: part.invalid.length,
+            rows: batchRowCount(part),
+            invalid: batchInvalidCount(part),
             fromSpool: entry.spooled,
           });
           break;
@@ -675,7 +722,17 @@ export class TelemetryPipeline extends EventEmitter<PipelineEvents> implements T
           // The store answered, so it is up; the data is the problem.
           this.#recovered();
           this.#rejectedBatches++;
-          const halves = splitBatch(part);
+          let halves: [TelemetryBatch, TelemetryBatch] | null;
+          try {
+            halves = splitBatch(part);
+          } catch (error) {
+            // Bytes that cannot even be decoded here (a spool record another version wrote?): set them aside.
+            if (!(error instanceof BatchDecodeError)) throw error;
+            parts.shift();
+            this.#corruptBatches++;
+            this.#quarantineRaw(entry.seq, encodeBatch(part), errorMessage(error));
+            break;
+          }
           if (halves !== null) parts.splice(0, 1, ...halves);
           else {
             parts.shift();

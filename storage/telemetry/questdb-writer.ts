@@ -20,6 +20,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { createBuffer, createTransport, SenderOptions, type SenderTransport } from '@questdb/nodejs-client';
+import { materialize } from './batch-codec.js';
 import { ClientIlpWriter, TextIlpWriter, writeBatchLines } from './ilp-encoder.js';
 import {
   parseQuestDBConfig,
@@ -101,7 +102,8 @@ export class QuestDBWriter implements TelemetryStore {
     const generation = this.#generation;
     await this.#ensureTables();
     const options = await this.#senderOptions();
-    const data = await this.#encode(batch, options, generation);
+    // Rows the codec workers encoded arrive as bytes: ILP is written from row objects.
+    const data = await this.#encode(materialize(batch), options, generation);
     this.#checkGeneration(generation);
     if (data === null) return;
     const transport = this.#transportFor(options);

@@ -19,8 +19,10 @@
  *   'always'   fsync after every append (survives power loss; blocks the event loop for the fsync),
  *   'interval' fsync at most every `fsyncIntervalMs` on the thread pool (loses at most that window; default),
  *   'never'    leave it to the OS (survives process crashes, not power loss).
- * The cursor is rewritten (write + rename) after every acknowledgement; losing its last update only re-sends
- * records the store already has, which the store's de-duplication absorbs.
+ * The cursor is rewritten (write + rename) at most every `cursorIntervalMs` while records are acknowledged (a
+ * write + rename per batch cost the event loop ~5 % at 1M rows/s replayed), at once when a segment is dropped, and
+ * at close. Losing its last update (a crash) only re-sends records the store already has, which the store's
+ * de-duplication absorbs.
  */
 import {
   closeSync,
@@ -55,6 +57,8 @@ export interface SpoolOptions {
   fsync?: FsyncPolicy;
   /** For 'interval'. Default 1000 ms. */
   fsyncIntervalMs?: number;
+  /** Longest time an acknowledgement waits before the cursor file records it. Default 1000 ms; 0 = every ack. */
+  cursorIntervalMs?: number;
   clock?: Clock;
 }
 
@@ -165,6 +169,9 @@ export class DiskSpool {
   /** Write fds of rotated segments whose async fsync has not finished: closed afterwards (fd numbers get reused). */
   #retiredFds: number[] = [];
   #dirty = false;
+  readonly #cursorIntervalMs: number;
+  #cursorTimer: unknown = null;
+  #cursorWrittenAt = Number.NEGATIVE_INFINITY;
   #closed = false;
 
   private constructor(options: SpoolOptions) {
@@ -173,6 +180,7 @@ export class DiskSpool {
     this.#maxBytes = options.maxBytes ?? 1024 * 1024 * 1024;
     this.#policy = options.fsync ?? 'interval';
     this.#fsyncIntervalMs = options.fsyncIntervalMs ?? 1000;
+    this.#cursorIntervalMs = options.cursorIntervalMs ?? 1000;
     this.#clock = options.clock ?? systemClock;
     this.#lockPath = join(this.dir, 'spool.lock');
     this.#cursorPath = join(this.dir, 'cursor');
@@ -332,7 +340,21 @@ export class DiskSpool {
       return;
     }
     if (this.#headOffset >= segment.end && this.#segments.length > 1) this.#dropFirstSegment();
-    this.#writeCursor();
+    else this.#cursorLater();
+  }
+
+  /** Writes the cursor now if it has not been written for `cursorIntervalMs`, else once that interval is over. */
+  #cursorLater(): void {
+    if (this.#cursorTimer !== null) return;
+    const wait = this.#cursorWrittenAt + this.#cursorIntervalMs - this.#clock.now();
+    if (wait <= 0) {
+      this.#writeCursor();
+      return;
+    }
+    this.#cursorTimer = this.#clock.setTimeout(() => {
+      this.#cursorTimer = null;
+      if (!this.#closed) this.#writeCursor();
+    }, wait);
   }
 
   /** Flushes appended records to stable storage (fsync on the thread pool). */
@@ -363,6 +385,11 @@ export class DiskSpool {
   /** Syncs (unless the policy is 'never'), closes the files and releases the lock. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    if (this.#cursorTimer !== null) {
+      this.#clock.clearTimeout(this.#cursorTimer);
+      this.#cursorTimer = null;
+      this.#writeCursor();
+    }
     if (this.#policy !== 'never') await this.sync();
     else if (this.#syncTimer !== null) this.#clock.clearTimeout(this.#syncTimer);
     await this.#whenSynced();
@@ -553,6 +580,10 @@ export class DiskSpool {
       this.#writeFd = null;
     }
     for (const segment of this.#segments.splice(0)) rmSync(segment.path, { force: true });
+    if (this.#cursorTimer !== null) {
+      this.#clock.clearTimeout(this.#cursorTimer);
+      this.#cursorTimer = null;
+    }
     rmSync(this.#cursorPath, { force: true });
     this.#headOffset = 0;
     this.#head = null;
@@ -589,6 +620,11 @@ export class DiskSpool {
   }
 
   #writeCursor(): void {
+    if (this.#cursorTimer !== null) {
+      this.#clock.clearTimeout(this.#cursorTimer);
+      this.#cursorTimer = null;
+    }
+    this.#cursorWrittenAt = this.#clock.now();
     const segment = this.#segments[0];
     if (segment === undefined) return;
     const tmp = `${this.#cursorPath}.tmp`;

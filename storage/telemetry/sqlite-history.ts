@@ -11,6 +11,7 @@
  *   defaults) so one transaction blocks the event loop for a few milliseconds only.
  */
 import Database from 'better-sqlite3';
+import { materialize } from './batch-codec.js';
 import { crc32 } from './crc32.js';
 import type {
   AggregateBucket,
@@ -269,7 +270,7 @@ export class SqliteHistory implements TelemetryStore, HistoryReader {
   write(batch: TelemetryBatch): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('telemetry history is closed'));
     try {
-      this.#insertBatch(batch);
+      this.#insertBatch(materialize(batch));
       return Promise.resolve();
     } catch (error) {
       if (isDataError(error)) return Promise.reject(new BatchRejectedError(errorMessage(error)));

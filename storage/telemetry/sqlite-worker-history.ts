@@ -76,7 +76,9 @@ function startWorker(workerData: SqliteWorkerData): Worker {
 }
 
 function rebuildError(error: { name: string; message: string; code?: string }): Error {
-  if (error.name === 'BatchRejectedError') return new BatchRejectedError(error.message);
+  // Bytes the worker cannot decode will not decode on a retry either: a data error, like a refused row.
+  if (error.name === 'BatchRejectedError' || error.name === 'BatchDecodeError')
+    return new BatchRejectedError(error.message);
   const rebuilt = new Error(error.message);
   rebuilt.name = error.name;
   if (error.code !== undefined) (rebuilt as Error & { code: string }).code = error.code;
@@ -85,6 +87,8 @@ function rebuildError(error: { name: string; message: string; code?: string }): 
 
 export class WorkerSqliteHistory implements TelemetryStore, HistoryReader {
   readonly kind = 'sqlite';
+  /** Batches go to the worker thread as bytes: spooled records are passed on as they are. */
+  readonly takesEncoded = true;
   readonly #data: SqliteWorkerData;
   readonly #log: TelemetryLogger;
   #worker: Worker | null = null;

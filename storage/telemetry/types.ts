@@ -2,12 +2,17 @@
  * The contracts of the telemetry storage path: what the broker hands in (rows of the codec pool), what a store must
  * do with a batch, and what the pipeline reports for metrics.
  */
-import type { InvalidMessage, Row } from '../../codecs/index.js';
+import type { EncodedRows, InvalidMessage, Row } from '../../codecs/index.js';
 
 /** Rows of one write unit: one transaction (SQLite) or one `/write` request (QuestDB). Never mutated once sealed. */
 export interface TelemetryBatch {
   readonly rows: readonly Row[];
   readonly invalid: readonly InvalidMessage[];
+  /**
+   * More rows and invalid messages, still in byte form (as the codec workers made them). Stores that work on row
+   * objects call `materialize` (batch-codec.ts) first; the embedded history's worker receives the bytes as they are.
+   */
+  readonly parts?: readonly EncodedRows[];
 }
 
 /**
@@ -20,6 +25,8 @@ export interface TelemetryBatch {
  */
 export interface TelemetrySink {
   write(rows: readonly Row[], invalid?: readonly InvalidMessage[]): undefined | Promise<void>;
+  /** Like `write`, for rows already in byte form (the codec pool's `onEncoded`): the bytes are kept as they are. */
+  writeEncoded(part: EncodedRows): undefined | Promise<void>;
   /**
    * Resolves once every row accepted before the call is in the store. During an outage that can take long: give
    * `timeoutMs` to bound the wait (the promise then rejects with a {@link FlushTimeoutError}; nothing is lost).
@@ -88,6 +95,11 @@ export interface TelemetryStats {
  */
 export interface TelemetryStore {
   readonly kind: StoreKind;
+  /**
+   * The store sends batches on as bytes (`encodeBatch`), e.g. to a worker thread: the pipeline then hands it spool
+   * records as encoded parts instead of decoded rows.
+   */
+  readonly takesEncoded?: boolean;
   /**
    * Resolves once the batch is durable in the store. Rejects with {@link BatchRejectedError} when the data itself
    * is refused (re-sending it unchanged would fail again); any other rejection is treated as retriable.

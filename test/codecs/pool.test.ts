@@ -4,10 +4,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   CodecPool,
   type CodecPoolOptions,
+  decodeRowBatch,
+  type EncodedRows,
   type Envelope,
   encodeSenMLCbor,
   envelopeToRows,
   type InvalidMessage,
+  MessageSource,
   OCTET_STREAM,
   type Row,
   SENML_CBOR,
@@ -127,7 +130,7 @@ class Sink {
 }
 
 const pools: CodecPool[] = [];
-function pool(options: Partial<CodecPoolOptions> & Pick<CodecPoolOptions, 'onRows'>): CodecPool {
+function pool(options: Partial<CodecPoolOptions>): CodecPool {
   const p = new CodecPool({ threads: 2, ...options });
   pools.push(p);
   return p;
@@ -247,14 +250,16 @@ describe('CodecPool', () => {
       flushIntervalMs: 60_000,
     });
     for (let i = 0; i < 50; i++) expect(p.push(env(i * 8))).toBe(true);
-    // batch 1 in flight, batch 2 waiting, batches 3-5 dropped: push returned every time, synchronously
+    // batch 1 in flight, batch 2 waiting, then every message dropped at push (no batch even started): push
+    // returned every time, synchronously
     expect(p.stats).toMatchObject({
       accepted: 50,
       batches: 1,
       pending: 1,
       inFlight: 1,
+      open: 0,
       droppedOverload: 30,
-      droppedBatches: 3,
+      droppedBatches: 0,
     });
     expect(p.saturated).toBe(true);
     await sink.until(() => sink.deliveries.length === 1); // the slow sink holds batch 1
@@ -286,8 +291,10 @@ describe('CodecPool', () => {
     await p.drain();
     expect(sink.rows).toEqual([
       expect.objectContaining({ kind: 'senml', name: 'a', value: 1 }),
-      expect.objectContaining({ kind: 'message', payload: Buffer.from([7, 7, 7]) }),
+      expect.objectContaining({ kind: 'message' }),
     ]);
+    const message = sink.rows[1]!;
+    expect(message.kind === 'message' && [...message.payload]).toEqual([7, 7, 7]);
   });
 
   it('counts and reports a failing sink, and keeps delivering', async () => {
@@ -339,15 +346,16 @@ describe('CodecPool', () => {
     await Promise.all(p.threads.map((w) => w.terminate()));
     await p.drain();
     expect(errors.length).toBeGreaterThan(0);
-    expect(p.stats).toMatchObject({ failed: 3999, delivered: 1, rows: 1, inFlight: 0 });
-    expect(sink.rows).toEqual([expect.objectContaining({ kind: 'message' })]); // main-side rows still delivered
+    // the whole batch was the dead worker's, the binary message too
+    expect(p.stats).toMatchObject({ failed: 4000, delivered: 0, rows: 0, inFlight: 0 });
+    expect(sink.rows).toEqual([]);
     // piscina starts replacement threads: the pool goes on
     for (const e of big) p.push(e);
     await p.drain();
-    expect(p.stats).toMatchObject({ delivered: 4001, failed: 3999, rows: 1 + 3 * 4000 });
+    expect(p.stats).toMatchObject({ delivered: 4000, failed: 4000, rows: 3 * 4000 });
   });
 
-  it('delivers batches without SenML (no worker involved) in order with the others', async () => {
+  it('delivers batches in order, whichever content types they hold', async () => {
     const sink = new Sink();
     const p = pool({ onRows: sink.onRows, batchSize: 2, flushIntervalMs: 60_000 });
     p.push(env(0));
@@ -406,8 +414,49 @@ describe('CodecPool', () => {
     expect(exited.count()).toBe(workers.length);
   });
 
+  it('onEncoded: each batch comes back as one row batch in bytes, the same rows as onRows gives', async () => {
+    const parts: EncodedRows[] = [];
+    const p = pool({ onEncoded: (part) => void parts.push(part), batchSize: 64, flushIntervalMs: 60_000 });
+    const list = Array.from({ length: 200 }, (_, i) => env(i));
+    for (const e of list) p.push(e);
+    await p.drain();
+    expect(parts).toHaveLength(4); // 64 + 64 + 64 + 8 (drain seals the last)
+    const expectedInvalid: number[] = [];
+    for (let b = 0; b < 4; b++) {
+      const batch = list.slice(b * 64, b * 64 + 64);
+      const expected = expectedBatch(batch);
+      expectedInvalid.push(...expected.invalid);
+      const decoded = decodeRowBatch(parts[b]!.bytes);
+      expect(parts[b]).toMatchObject({ rows: expected.rows.length, invalid: expected.invalid.length });
+      expect(plain(decoded.rows)).toEqual(plain(expected.rows));
+      expect(decoded.invalid.map((x) => x.envelope.created)).toEqual(expected.invalid);
+      expect(decoded.invalid.every((x) => x.error instanceof SenMLError && x.error.rule !== '')).toBe(true);
+    }
+    const rows = parts.reduce((n, part) => n + part.rows, 0);
+    expect(p.stats).toMatchObject({ accepted: 200, delivered: 200, rows, invalid: expectedInvalid.length });
+  });
+
+  it('pushMessage interns sources: one MessageSource reused for many messages, across batches', async () => {
+    const sink = new Sink();
+    const p = pool({ onRows: sink.onRows, batchSize: 3, flushIntervalMs: 60_000 });
+    const a = new MessageSource('ch-a', 'room/1', 'thing-a', 'mqtt');
+    const b = new MessageSource('ch-b', '', 'thing-b', 'coap');
+    const pack = (v: number): Buffer => Buffer.from(JSON.stringify([{ n: 'x', v }]));
+    for (let i = 0; i < 7; i++) p.pushMessage(i % 2 ? b : a, SENML_JSON, CREATED + i, pack(i));
+    await p.drain();
+    expect(
+      sink.rows.map((r) => [r.channel, r.subtopic, r.publisher, r.protocol, r.kind === 'senml' && r.value]),
+    ).toEqual(
+      [0, 1, 2, 3, 4, 5, 6].map((i) =>
+        i % 2 ? ['ch-b', '', 'thing-b', 'coap', i] : ['ch-a', 'room/1', 'thing-a', 'mqtt', i],
+      ),
+    );
+  });
+
   it('validates its options', () => {
     const onRows = (): void => {};
+    expect(() => new CodecPool({})).toThrow(TypeError);
+    expect(() => new CodecPool({ onRows, onEncoded: () => {} })).toThrow(TypeError);
     expect(() => new CodecPool({ onRows, threads: 0 })).toThrow(RangeError);
     expect(() => new CodecPool({ onRows, batchSize: 1.5 })).toThrow(RangeError);
   });

@@ -3,12 +3,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   type BatchTask,
+  decodeRowBatch,
   type Envelope,
   encodeSenMLCbor,
   envelopeToRows,
   type MessageRow,
   OCTET_STREAM,
-  packEnvelopeBatch,
+  packMessages,
   processBatch,
   type Row,
   RowColumnsWriter,
@@ -38,11 +39,9 @@ function env(contentType: string, payload: Uint8Array, i = 0): Envelope {
 const jsonEnv = (p: readonly SenMLPackRecord[], i = 0) => env(SENML_JSON, Buffer.from(JSON.stringify(p)), i);
 const cborEnv = (p: readonly SenMLPackRecord[], i = 0) => env(SENML_CBOR, encodeSenMLCbor(p), i);
 
-function task(envelopes: readonly Envelope[], transport: 'columns' | 'objects'): BatchTask {
-  const batch = packEnvelopeBatch(envelopes);
+function task(envelopes: readonly Envelope[], transport: 'columns' | 'objects' | 'encoded'): BatchTask {
   return {
-    buffer: batch.buffer,
-    byteLength: batch.byteLength,
+    ...packMessages(envelopes),
     transport,
     maxBytes: 1 << 20,
     maxRecords: 10_000,
@@ -53,9 +52,17 @@ function task(envelopes: readonly Envelope[], transport: 'columns' | 'objects'):
 /** Rows of a batch result in the order the pool delivers them (SenML rows, then message rows). */
 function resultRows(
   envelopes: readonly Envelope[],
-  transport: 'columns' | 'objects',
+  transport: 'columns' | 'objects' | 'encoded',
 ): { rows: Row[]; invalid: number[] } {
   const result = processBatch(task(envelopes, transport));
+  if (result.encoded !== null) {
+    const decoded = decodeRowBatch(result.encoded.bytes);
+    expect(result.encoded).toMatchObject({ rows: decoded.rows.length, invalid: decoded.invalid.length });
+    return {
+      rows: decoded.rows,
+      invalid: decoded.invalid.map((e) => envelopes.findIndex((x) => x.created === e.envelope.created)),
+    };
+  }
   const rows: Row[] = [];
   if (result.columns !== null) readRowColumns(result.columns, rows);
   if (result.rows !== null) rows.push(...result.rows);
@@ -206,12 +213,12 @@ describe('processBatch (the worker task) and the column transport', () => {
     expect(structuredClone(result).invalid[1]!.error.code).toBe('syntax'); // what crosses the thread boundary
   });
 
-  it('random packs: columns, objects and envelopeToRows agree, whatever the validity and order', () => {
+  it('random packs: columns, objects, encoded and envelopeToRows agree, whatever the validity and order', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(pack, fc.boolean()), { minLength: 1, maxLength: 12 }), (packs) => {
         const envelopes = packs.map(([p, asCbor], i) => (asCbor ? cborEnv(p, i) : jsonEnv(p, i)));
         const want = expectedRows(envelopes);
-        for (const transport of ['columns', 'objects'] as const) {
+        for (const transport of ['columns', 'objects', 'encoded'] as const) {
           const got = resultRows(envelopes, transport);
           expect(plain(got.rows)).toEqual(plain(want.rows));
           expect(got.invalid).toEqual(want.invalid);

@@ -1,8 +1,14 @@
 /** Batch helpers and the spool's byte form of a batch. */
 import { describe, expect, it } from 'vitest';
-import { SenMLError } from '../../../codecs/index.js';
+import { countRowBatch, SenMLError } from '../../../codecs/index.js';
 import { batchItemCount, estimateRowBytes, splitBatch } from '../../../storage/telemetry/batch.js';
-import { BatchDecodeError, decodeBatch, encodeBatch } from '../../../storage/telemetry/batch-codec.js';
+import {
+  BatchDecodeError,
+  decodeBatch,
+  encodeBatch,
+  encodedRecord,
+  materialize,
+} from '../../../storage/telemetry/batch-codec.js';
 import { invalidMessages, messageRows, senmlRows } from './fixtures.js';
 
 describe('batch codec', () => {
@@ -18,6 +24,57 @@ describe('batch codec', () => {
     expect(a.envelope).toEqual(b.envelope);
     expect(a.error).toBeInstanceOf(SenMLError);
     expect(a.error.toJSON()).toEqual(b.error.toJSON());
+  });
+
+  it('joins encoded parts without decoding them; decode and materialize give every row back', () => {
+    const p1 = { rows: senmlRows(5, { start: 1e9 }), invalid: invalidMessages(1) };
+    const p2 = { rows: messageRows(2), invalid: [] };
+    const own = { rows: senmlRows(3, { start: 2e9 }), invalid: [] };
+    const batch = {
+      ...own,
+      parts: [
+        { bytes: encodeBatch(p1), rows: 5, invalid: 1 },
+        { bytes: encodeBatch(p2), rows: 2, invalid: 0 },
+      ],
+    };
+    expect(batchItemCount(batch)).toBe(11);
+    const decoded = decodeBatch(encodeBatch(batch));
+    const flat = materialize(batch);
+    for (const b of [decoded, flat]) {
+      expect(b.rows).toHaveLength(10);
+      expect(b.invalid).toHaveLength(1);
+      expect(b.rows.filter((r) => r.kind === 'message')).toEqual(p2.rows);
+    }
+    expect(flat.parts).toBeUndefined();
+    // a parts-only batch of one part is that part's bytes
+    const single = { rows: [], invalid: [], parts: [{ bytes: encodeBatch(p2), rows: 2, invalid: 0 }] };
+    expect(encodeBatch(single)).toBe(single.parts[0]!.bytes);
+    // a bad part is refused like a bad batch
+    const bad = {
+      rows: [],
+      invalid: [],
+      parts: [p1, p2].map(() => ({ bytes: Uint8Array.from([0xc1]), rows: 1, invalid: 0 })),
+    };
+    expect(() => decodeBatch(encodeBatch(bad))).toThrow(BatchDecodeError);
+  });
+
+  it('reads the counts of a joined batch without decoding it (a spool record for a store that takes bytes)', () => {
+    const p1 = { rows: senmlRows(4), invalid: invalidMessages(2) };
+    const p2 = { rows: messageRows(3), invalid: [] };
+    const joined = encodeBatch({
+      rows: [],
+      invalid: [],
+      parts: [
+        { bytes: encodeBatch(p1), rows: 4, invalid: 2 },
+        { bytes: encodeBatch(p2), rows: 3, invalid: 0 },
+      ],
+    });
+    expect(countRowBatch(joined)).toEqual({ rows: 7, invalid: 2 });
+    expect(encodedRecord(joined).parts).toEqual([{ bytes: joined, rows: 7, invalid: 2 }]);
+    const single = encodeBatch(p1);
+    expect(countRowBatch(single)).toBeNull();
+    expect(encodedRecord(single).parts).toEqual([{ bytes: single, rows: 4, invalid: 2 }]);
+    expect(() => encodedRecord(Uint8Array.from([0x94, 3, 0xc1]))).toThrow(BatchDecodeError);
   });
 
   it('refuses bytes that are not a batch', () => {

@@ -11,6 +11,7 @@ import {
   SenMLError,
   type SenMLRow,
 } from '../../../codecs/index.js';
+import { BatchDecodeError, materialize } from '../../../storage/telemetry/batch-codec.js';
 import type { Clock } from '../../../storage/telemetry/retry.js';
 import {
   BatchRejectedError,
@@ -191,6 +192,10 @@ type StoreBehaviour = 'ok' | 'fail' | 'reject' | 'hang';
  */
 export class ScriptedStore implements TelemetryStore {
   readonly kind = 'sqlite';
+  /** Ask for spooled records as encoded parts (like the SQLite worker store). */
+  takesEncoded = false;
+  /** Every batch handed to `write`, as handed (encoded parts not decoded). */
+  readonly received: TelemetryBatch[] = [];
   readonly written: TelemetryBatch[] = [];
   readonly script: StoreBehaviour[] = [];
   mode: StoreBehaviour = 'ok';
@@ -201,9 +206,21 @@ export class ScriptedStore implements TelemetryStore {
   /** Called on every write attempt (for tests that await attempts). */
   onAttempt: ((batch: TelemetryBatch, behaviour: StoreBehaviour) => void) | null = null;
 
-  async write(batch: TelemetryBatch): Promise<void> {
+  async write(whole: TelemetryBatch): Promise<void> {
+    this.received.push(whole);
     this.attempts++;
     let behaviour = this.script.shift() ?? this.mode;
+    // Like the real stores: encoded parts (from the codec pool) are read as rows once the store is reached; bytes
+    // that do not decode are a data error (the SQLite worker store answers the same).
+    let batch: TelemetryBatch = whole;
+    if (behaviour === 'ok') {
+      try {
+        batch = materialize(whole);
+      } catch (error) {
+        if (!(error instanceof BatchDecodeError)) throw error;
+        behaviour = 'reject';
+      }
+    }
     if (behaviour === 'ok' && this.rejectRow !== null && batch.rows.some(this.rejectRow))
       behaviour = 'reject';
     this.onAttempt?.(batch, behaviour);

@@ -18,7 +18,7 @@ import {
   SpoolLockedError,
   type SpoolOptions,
 } from '../../../storage/telemetry/spool.js';
-import { tempDir } from './fixtures.js';
+import { ManualClock, tempDir } from './fixtures.js';
 
 const cleanups: Array<() => void | Promise<void>> = [];
 afterEach(async () => {
@@ -93,6 +93,29 @@ describe('DiskSpool', () => {
     expect(second.rows).toBe(30 + 40 + 50 + 60);
     second.append(record(7));
     expect(drain(second)).toEqual([3, 4, 5, 6, 7]);
+  });
+
+  it('writes the cursor at most every cursorIntervalMs while acknowledging, and at close', async () => {
+    const path = dir();
+    const clock = new ManualClock();
+    const spool = DiskSpool.open({ dir: path, clock, cursorIntervalMs: 1000 });
+    for (let i = 1; i <= 5; i++) spool.append(record(i));
+    const cursor = (): { offset: number } => JSON.parse(readFileSync(join(path, 'cursor'), 'utf8'));
+    const size = statSync(join(path, segments(path)[0]!)).size / 5;
+    expect(cursor().offset).toBe(0); // written when the segment was started
+    for (let i = 0; i < 3; i++) {
+      spool.peek();
+      spool.ack();
+    }
+    expect(cursor().offset).toBe(0); // not yet
+    clock.advance(1000);
+    expect(cursor().offset).toBe(3 * size);
+    spool.peek();
+    spool.ack();
+    await spool.close();
+    expect(cursor().offset).toBe(4 * size);
+    const again = open({ dir: path });
+    expect(drain(again)).toEqual([5]);
   });
 
   it('rotates segments and deletes each one once it is consumed', () => {

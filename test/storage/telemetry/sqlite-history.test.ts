@@ -119,7 +119,7 @@ describe('SqliteHistory', () => {
     const rows = senmlRows(2500);
     telemetry.sink.write(rows, invalidMessages(2));
     await telemetry.sink.flush(10_000);
-    expect(telemetry.sink.stats()).toMatchObject({ writtenRows: 2500, deadLettered: 2, writtenBatches: 3 });
+    expect(telemetry.sink.stats()).toMatchObject({ writtenRows: 2500, deadLettered: 2, writtenBatches: 1 });
     const page = await telemetry.reader.readMessages(rows[0]!.channel, { limit: '5' });
     expect(page.total).toBe(2500);
     expect(page.messages).toHaveLength(5);
