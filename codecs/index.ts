@@ -87,3 +87,4 @@ export {
 } from './senml.js';
 export { isSenMLErrorCode, SenMLError, type SenMLErrorCode, type SenMLErrorData } from './senml-error.js';
 export { checkStrict, type StrictResult } from './strict.js';
+export { lowerThreadPriority, STORAGE_THREAD_NICENESS } from './thread-priority.js';

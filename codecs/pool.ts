@@ -34,6 +34,7 @@ import type { EncodedRows } from './row-batch.js';
 import { type InvalidMessage, type Row, readRowColumns } from './rows.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS } from './senml.js';
 import { SenMLError } from './senml-error.js';
+import { STORAGE_THREAD_NICENESS } from './thread-priority.js';
 
 /** Receives the rows of one batch. May return a promise: the batch stays in flight until it settles. */
 export type RowSink = (rows: Row[], invalid: InvalidMessage[]) => void | Promise<void>;
@@ -75,6 +76,11 @@ export interface CodecPoolOptions {
   transport?: Exclude<RowTransport, 'encoded'>;
   /** V8 heap limits of each worker thread (Node `ResourceLimits`). Default: Node's. */
   resourceLimits?: ResourceLimits;
+  /**
+   * How much lower the worker threads' scheduling priority is than the broker's (Linux `nice`, 0–19; 0 = same).
+   * Default 19 (the lowest): under CPU pressure forwarding keeps its CPU and the pool sheds instead (see thread-priority.ts).
+   */
+  niceness?: number;
   /** Largest SenML payload accepted (bytes); larger ones are invalid with code 'too-large'. Default 1 MiB. */
   maxPayloadBytes?: number;
   /** Largest number of records in one pack. Default 10 000. */
@@ -229,6 +235,7 @@ export class CodecPool {
       idleTimeout: options.idleTimeoutMs ?? 60_000,
       atomics: options.atomics ?? 'disabled',
       resourceLimits: options.resourceLimits,
+      workerData: { niceness: options.niceness ?? STORAGE_THREAD_NICENESS },
       // Two tasks per worker: the next batch already waits in the worker's port when it finishes one, instead of
       // after a round trip through the (possibly busy) main thread. Measured: workers idled ~20% with 1.
       concurrentTasksPerWorker: positiveInt(options.tasksPerThread, 2, 'tasksPerThread'),

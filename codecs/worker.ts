@@ -2,8 +2,11 @@
  * Piscina worker entry: resolves one packed batch (see batch.ts). The column buffer of the result is moved (not
  * copied) back to the main thread, and so are the buffers the main thread can reuse.
  */
-import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { type BatchTask, processBatch } from './batch.js';
+import { lowerThreadPriority } from './thread-priority.js';
+
+lowerThreadPriority((workerData as { niceness?: number } | undefined)?.niceness ?? 0);
 
 export default function resolveBatch(task: BatchTask): ReturnType<typeof move> {
   const result = processBatch(task);

@@ -172,6 +172,8 @@ export interface TrafficResult {
   sent: number;
   expected: number;
   delivered: number;
+  /** Every PUBLISH the subscribers received over the whole run (window search and warm-up included). */
+  receivedTotal: number;
   loss: number;
   lossPct: number;
   /** Messages due (rate mode) but not sent because of the in-flight window or backpressure. */
@@ -1142,6 +1144,7 @@ async function trafficInner(
     sent: sentMeasured,
     expected,
     delivered: rec.measured,
+    receivedTotal: rec.total,
     loss,
     lossPct: expected > 0 ? round((loss / expected) * 100, 3) : 0,
     backlog,

@@ -4,18 +4,18 @@
  * bench/load/run.ts. Prints medians with min–max and the on/off ratio, plus what the storage path did with the
  * messages (rows written to the embedded store, messages shed by the codec pool under overload).
  *
- *   npm run build && npx tsx bench/storage/tap.ts [--runs 3] [--duration 5] [--rate N] [--pin split|all]
+ *   npm run build && npx tsx bench/storage/tap.ts [--runs 3] [--duration 5] [--rate N] [--pin all|split]
  *                                                 [--scenario pairs] [--qos 0] [--payload 85]
  *
- * Pinning (taskset): `split` (default) puts the broker's main thread (the I/O thread that forwards) alone on
- * core 0 and every other thread of the process (codec workers, the SQLite writer, libuv and V8 helpers) on core 1
- * with the load generator: forwarding gets the same core in both modes and the storage work competes with the
- * generator, not with forwarding. `all` pins the whole broker process to core 0 (storage competes with
- * forwarding: the one-core worst case).
+ * Pinning (taskset): `all` (default) pins the whole broker process to core 0 and the load generator alone to
+ * core 1, as bench:compare does: the storage path's threads (codec workers, the SQLite writer; niced 19 below the
+ * I/O thread, see codecs/thread-priority.ts) share the broker's core and get what forwarding leaves. `split` puts
+ * the I/O thread alone on core 0 and every other thread of the broker on core 1 with the generator (there the
+ * storage work slows the generator down, which shows up as less offered load).
  * With `--rate`, the generator offers a fixed rate: compare broker CPU and latency at a rate storage can sustain.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -34,14 +34,14 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     duration: { type: 'string', default: '5' },
     rate: { type: 'string' },
-    pin: { type: 'string', default: 'split' },
+    pin: { type: 'string', default: 'all' },
     scenario: { type: 'string', default: 'pairs' },
     qos: { type: 'string', default: '0' },
     payload: { type: 'string', default: '85' },
   },
 });
 const RUNS = Number(values.runs);
-const PIN = values.pin === 'all' ? 'all' : 'split';
+const PIN = values.pin === 'split' ? 'split' : 'all';
 
 interface StorageStats {
   pool: { accepted: number; delivered: number; droppedOverload: number; rows: number; invalid: number };
@@ -51,6 +51,8 @@ interface StorageStats {
 interface Sample {
   mode: 'off' | 'on';
   delivered: number;
+  /** CPU time of the broker's main (I/O) thread per message received over the whole generator run, µs. */
+  mainUsPerMessage: number;
   loss: number;
   brokerCpu: number;
   p99: number | null;
@@ -58,6 +60,14 @@ interface Sample {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const CLK_TCK = 100;
+/** CPU seconds (user + system) of one thread, from /proc (Linux). */
+function threadCpuSeconds(pid: number, tid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
 
 function pinThreads(pid: number): void {
   const taskset = tasksetPath();
@@ -128,12 +138,14 @@ async function runOnce(mode: 'off' | 'on'): Promise<Sample> {
       String(pid),
     ];
     if (values.rate !== undefined) args.push('--rate', values.rate);
+    const cpuBefore = threadCpuSeconds(pid, pid);
     const json = execFileSync(tasksetPath()!, args, {
       cwd: REPO_ROOT,
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
       timeout: (Number(values.duration) + 60) * 1000,
     });
+    const mainCpu = threadCpuSeconds(pid, pid) - cpuBefore;
     const r = JSON.parse(json.trim().split('\n').pop()!) as TrafficResult;
     child.kill('SIGTERM');
     await Promise.race([exited, sleep(20_000)]);
@@ -144,6 +156,7 @@ async function runOnce(mode: 'off' | 'on'): Promise<Sample> {
     return {
       mode,
       delivered: r.deliveredPerSec,
+      mainUsPerMessage: (mainCpu * 1e6) / Math.max(1, r.receivedTotal),
       loss: r.loss,
       brokerCpu: r.broker?.cpuPct ?? 0,
       p99: r.latencyMs?.p99 ?? null,
@@ -176,12 +189,15 @@ async function main(): Promise<void> {
           : `, accepted ${fmt(st.pool.accepted)}, rows written ${fmt(st.store.writtenRows)}, ` +
             `shed ${fmt(st.pool.droppedOverload)}, invalid ${fmt(st.pool.invalid)}`;
       console.error(
-        `run ${i + 1} ${mode}: ${fmt(s.delivered)} msgs/s, loss ${s.loss}, broker CPU ${s.brokerCpu} %` +
+        `run ${i + 1} ${mode}: ${fmt(s.delivered)} msgs/s, loss ${s.loss}, broker CPU ${s.brokerCpu} %, ` +
+          `main thread ${s.mainUsPerMessage.toFixed(2)} µs/msg` +
           `${s.p99 === null ? '' : `, p99 ${s.p99} ms`}${extra}`,
       );
     }
   }
-  const row = (mode: 'off' | 'on'): { med: number; min: number; max: number; cpu: number; p99: string } => {
+  const row = (
+    mode: 'off' | 'on',
+  ): { med: number; min: number; max: number; cpu: number; main: number; p99: string } => {
     const xs = samples.filter((s) => s.mode === mode);
     const d = xs.map((s) => s.delivered);
     const p = xs.map((s) => s.p99).filter((v): v is number => v !== null);
@@ -190,6 +206,7 @@ async function main(): Promise<void> {
       min: Math.min(...d),
       max: Math.max(...d),
       cpu: median(xs.map((s) => s.brokerCpu)),
+      main: median(xs.map((s) => s.mainUsPerMessage)),
       p99: p.length === 0 ? '–' : `${median(p)} ms`,
     };
   };
@@ -199,15 +216,20 @@ async function main(): Promise<void> {
     `\n${values.scenario} QoS ${values.qos}, SenML ${values.payload} B, ${RUNS} runs, pin ${PIN}` +
       `${values.rate === undefined ? '' : `, rate ${values.rate}/s`}`,
   );
-  console.log('| storage | delivered msgs/s (median, min–max) | broker CPU % | p99 |');
-  console.log('|---|---|---|---|');
+  console.log('| storage | delivered msgs/s (median, min–max) | broker CPU % | main thread µs/msg | p99 |');
+  console.log('|---|---|---|---|---|');
   for (const [name, r] of [
     ['off', off],
     ['on', on],
   ] as const) {
-    console.log(`| ${name} | ${fmt(r.med)} (${fmt(r.min)}–${fmt(r.max)}) | ${r.cpu} | ${r.p99} |`);
+    console.log(
+      `| ${name} | ${fmt(r.med)} (${fmt(r.min)}–${fmt(r.max)}) | ${r.cpu} | ${r.main.toFixed(2)} | ${r.p99} |`,
+    );
   }
-  console.log(`on/off = ${(on.med / off.med).toFixed(3)}`);
+  console.log(
+    `delivered on/off = ${(on.med / off.med).toFixed(3)}; main-thread CPU per message on/off = ` +
+      `${(on.main / off.main).toFixed(3)}`,
+  );
 }
 
 main().catch((e: unknown) => {

@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { STORAGE_THREAD_NICENESS } from '../../codecs/index.js';
 import { encodeBatch } from './batch-codec.js';
 import type {
   AggregateBucket,
@@ -35,6 +36,8 @@ export interface WorkerSqliteHistoryOptions {
   path: string;
   retention?: RetentionOptions;
   synchronous?: 'NORMAL' | 'FULL';
+  /** Niceness of the worker thread below the broker's (Linux; default 19, 0 = the same): forwarding comes first. */
+  niceness?: number;
   logger?: TelemetryLogger;
 }
 
@@ -97,7 +100,12 @@ export class WorkerSqliteHistory implements TelemetryStore, HistoryReader {
   #closed = false;
 
   constructor(options: WorkerSqliteHistoryOptions) {
-    this.#data = { path: options.path, retention: options.retention, synchronous: options.synchronous };
+    this.#data = {
+      path: options.path,
+      retention: options.retention,
+      synchronous: options.synchronous,
+      niceness: options.niceness ?? STORAGE_THREAD_NICENESS,
+    };
     this.#log = options.logger ?? silentTelemetryLogger;
     this.#start();
   }
