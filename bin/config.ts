@@ -46,6 +46,11 @@ export const ConfigSchema = Type.Object(
         'QuestDB config string (e.g. http::addr=host:9000) for message history; empty: embedded SQLite.',
     }),
     storeMessages: Type.Boolean({ default: true, description: 'Store channel messages in the history.' }),
+    metrics: Type.Boolean({
+      default: true,
+      description:
+        'Serve GET /metrics (Prometheus text format: broker, storage path, process) on the HTTP port.',
+    }),
     oauthClientsDir: Type.String({
       default: '',
       description: 'Watch this folder for omap/*.config.json OAuth client files (hot reload); empty: off.',

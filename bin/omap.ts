@@ -75,6 +75,7 @@ async function serve(config: Config): Promise<void> {
     databaseUrl: config.databaseUrl,
     questdb: config.questdb,
     storeMessages: config.storeMessages,
+    metrics: config.metrics,
     admin:
       config.adminEmail && config.adminPassword
         ? { email: config.adminEmail, password: config.adminPassword }

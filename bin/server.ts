@@ -19,6 +19,7 @@ import {
 import { CodecPool, checkStrict } from '../codecs/index.js';
 import { openTelemetry, type Telemetry } from '../storage/telemetry/index.js';
 import { ChannelTap } from './channel-tap.js';
+import { createMetrics } from './metrics.js';
 
 export interface ServerOptions {
   host: string;
@@ -35,6 +36,8 @@ export interface ServerOptions {
   questdb: string;
   /** Store every channel message (SenML rows or whole messages) in the history. */
   storeMessages: boolean;
+  /** Serve `GET /metrics` (Prometheus text format) on the HTTP port. */
+  metrics: boolean;
   admin: { email: string; password: string } | undefined;
   /** OAuth: hot-reloaded client files and the external base URL of issuers. */
   oauth: { clientsDir: string; pollIntervalMs: number; publicUrl: string };
@@ -98,6 +101,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     if (broker.coap !== null) for (const route of platform.coapRoutes) broker.coap.frontEnd.route(route);
 
     let telemetry: Telemetry | null = null;
+    let pool: CodecPool | null = null;
     if (options.storeMessages) {
       telemetry = await openTelemetry({
         dataDir: options.dataDir,
@@ -105,18 +109,19 @@ export async function startServer(options: ServerOptions): Promise<Server> {
         logger,
       });
       const sink = telemetry.sink;
-      closers.push(async () => {
-        await sink.close();
-        // What the storage path did over the process's life: operators (and bench/storage/tap.ts) read it here.
-        logger.info({ pool: pool.stats, store: sink.stats() }, 'storage path closed');
-      });
-      const pool = new CodecPool({
+      const codecs = new CodecPool({
         // Rows stay bytes from the codec worker to the store: the event loop builds no object per row.
         onEncoded: (part) => sink.writeEncoded(part),
         onError: (err) => logger.error({ err }, 'codec pool'),
       });
-      closers.push(() => pool.close());
-      broker.on('message', new ChannelTap(pool).onMessage);
+      pool = codecs;
+      closers.push(async () => {
+        await sink.close();
+        // What the storage path did over the process's life: operators (and bench/storage/tap.ts) read it here.
+        logger.info({ pool: codecs.stats, store: sink.stats() }, 'storage path closed');
+      });
+      closers.push(() => codecs.close());
+      broker.on('message', new ChannelTap(codecs).onMessage);
       const reader = telemetry.route;
       broker.http?.setHistoryHandler(async (request, reply) => {
         const channelId = reader.match(request.path);
@@ -130,6 +135,13 @@ export async function startServer(options: ServerOptions): Promise<Server> {
         if (!allowed) return reply.error(403, `not allowed to read channel ${channelId}`);
         const r = await reader.handle(channelId, request.query);
         reply.json(r.status, r.body, r.headers);
+      });
+    }
+
+    if (options.metrics && broker.http !== null) {
+      const registry = createMetrics({ broker, pool, telemetry });
+      broker.http.route('get', '/metrics', async (_request, reply) => {
+        reply.send(200, await registry.metrics(), { 'Content-Type': registry.contentType });
       });
     }
 

@@ -31,6 +31,7 @@ beforeAll(async () => {
     databaseUrl: '',
     questdb: '',
     storeMessages: true,
+    metrics: true,
     admin: { email: 'root@example.org', password: 'a long enough password' },
     oauth: { clientsDir: '', pollIntervalMs: 2000, publicUrl: '' },
     logger: silentLogger,
@@ -132,5 +133,22 @@ describe('omap serve with --auth platform', () => {
     ]);
     expect(page.messages.every((m) => m.publisher === thing)).toBe(true);
     expect((await fetch(`${http}/channels/${channel}/messages`)).status).toBe(401);
+
+    // GET /metrics (Prometheus): what the storage path did, read from its own counters
+    const metrics = await fetch(`${http}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await metrics.text();
+    const value = (name: string): number => {
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+      if (line === undefined) throw new Error(`no ${name} in /metrics`);
+      return Number(line.slice(name.length + 1));
+    };
+    expect(value('omap_storage_messages_accepted_total')).toBe(3);
+    expect(value('omap_storage_rows_written_total')).toBe(3);
+    expect(value('omap_storage_messages_shed_total')).toBe(0);
+    expect(value('omap_storage_up')).toBe(1);
+    expect(value('omap_mqtt_connections')).toBe(0); // the thing disconnected
+    expect(text).toMatch(/^omap_nodejs_eventloop_lag_seconds \d/m); // prom-client's process metrics
   });
 });
