@@ -12,9 +12,14 @@
  * I/O thread, see codecs/thread-priority.ts) share the broker's core and get what forwarding leaves. `split` puts
  * the I/O thread alone on core 0 and every other thread of the broker on core 1 with the generator (there the
  * storage work slows the generator down, which shows up as less offered load).
- * With `--rate`, the generator offers a fixed rate: compare broker CPU and latency at a rate storage can sustain.
+ * With `--rate`, the generator offers a fixed rate: compare broker CPU and latency at a rate storage can sustain;
+ * the storage columns then say whether it did (nothing shed, every row written: the end-to-end rows/s from MQTT to
+ * the store is at least twice the rate, two SenML records per message).
+ * `--store questdb-loopback` writes to the loopback QuestDB endpoint (bench/storage/fake-questdb-server.ts, its own
+ * process, pinned with the generator) instead of the embedded SQLite history.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,14 +43,23 @@ const { values } = parseArgs({
     scenario: { type: 'string', default: 'pairs' },
     qos: { type: 'string', default: '0' },
     payload: { type: 'string', default: '85' },
+    store: { type: 'string', default: 'sqlite' },
   },
 });
+const QUESTDB = values.store === 'questdb-loopback';
 const RUNS = Number(values.runs);
 const PIN = values.pin === 'split' ? 'split' : 'all';
 
 interface StorageStats {
   pool: { accepted: number; delivered: number; droppedOverload: number; rows: number; invalid: number };
-  store: { writtenRows: number; deadLettered: number; droppedRows: number; spilledBatches: number };
+  store: {
+    writtenRows: number;
+    deadLettered: number;
+    droppedRows: number;
+    spilledBatches: number;
+    /** Rows still in the spool when the broker had stopped (written by the next start). */
+    spoolRows: number;
+  };
 }
 
 interface Sample {
@@ -78,9 +92,21 @@ function pinThreads(pid: number): void {
   }
 }
 
+/** The loopback QuestDB endpoint in its own process (on the generator's core); its port. */
+async function startLoopbackQuestDB(): Promise<{ port: number; stop: () => void }> {
+  const child = fork(new URL('./fake-questdb-server.ts', import.meta.url), {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const [ready] = (await once(child, 'message')) as [{ type: string; port: number }];
+  if (child.pid !== undefined)
+    execFileSync(tasksetPath()!, ['-a', '-p', '-c', '1', String(child.pid)], { stdio: 'ignore' });
+  return { port: ready.port, stop: () => child.kill('SIGKILL') };
+}
+
 async function runOnce(mode: 'off' | 'on'): Promise<Sample> {
   const dataDir = mkdtempSync(join(tmpdir(), 'omap-bench-tap-'));
   const port = await freePort();
+  const questdb = QUESTDB && mode === 'on' ? await startLoopbackQuestDB() : null;
   const child = spawnPinned(
     process.execPath,
     [
@@ -98,6 +124,7 @@ async function runOnce(mode: 'off' | 'on'): Promise<Sample> {
       dataDir,
       '--store-messages',
       mode === 'on' ? 'true' : 'false',
+      ...(questdb === null ? [] : ['--questdb', `http::addr=127.0.0.1:${questdb.port}`]),
     ],
     null,
   );
@@ -164,6 +191,7 @@ async function runOnce(mode: 'off' | 'on'): Promise<Sample> {
     };
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
+    questdb?.stop();
     await stopAllBrokers();
     rmSync(dataDir, { recursive: true, force: true });
   }
@@ -187,7 +215,8 @@ async function main(): Promise<void> {
         st === null
           ? ''
           : `, accepted ${fmt(st.pool.accepted)}, rows written ${fmt(st.store.writtenRows)}, ` +
-            `shed ${fmt(st.pool.droppedOverload)}, invalid ${fmt(st.pool.invalid)}`;
+            `shed ${fmt(st.pool.droppedOverload)}, invalid ${fmt(st.pool.invalid)}, ` +
+            `left in the spool ${fmt(st.store.spoolRows)}`;
       console.error(
         `run ${i + 1} ${mode}: ${fmt(s.delivered)} msgs/s, loss ${s.loss}, broker CPU ${s.brokerCpu} %, ` +
           `main thread ${s.mainUsPerMessage.toFixed(2)} µs/msg` +
@@ -213,7 +242,7 @@ async function main(): Promise<void> {
   const off = row('off');
   const on = row('on');
   console.log(
-    `\n${values.scenario} QoS ${values.qos}, SenML ${values.payload} B, ${RUNS} runs, pin ${PIN}` +
+    `\n${values.scenario} QoS ${values.qos}, SenML ${values.payload} B, ${RUNS} runs, pin ${PIN}, store ${values.store}` +
       `${values.rate === undefined ? '' : `, rate ${values.rate}/s`}`,
   );
   console.log('| storage | delivered msgs/s (median, min–max) | broker CPU % | main thread µs/msg | p99 |');
