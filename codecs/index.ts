@@ -88,3 +88,4 @@ export {
 export { isSenMLErrorCode, SenMLError, type SenMLErrorCode, type SenMLErrorData } from './senml-error.js';
 export { checkStrict, type StrictResult } from './strict.js';
 export { lowerThreadPriority, STORAGE_THREAD_NICENESS } from './thread-priority.js';
+export { type WorkerModule, workerModule } from './worker-module.js';

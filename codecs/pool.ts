@@ -22,9 +22,7 @@
  * Results are delivered to `onRows` in batch order, one call at a time. Invalid SenML comes back as `invalid`
  * entries (whole envelope + error) for a dead-letter table.
  */
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { pathToFileURL } from 'node:url';
 import type { ResourceLimits, Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { BatchResult, BatchTask, RowTransport } from './batch.js';
@@ -35,6 +33,7 @@ import { type InvalidMessage, type Row, readRowColumns } from './rows.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS } from './senml.js';
 import { SenMLError } from './senml-error.js';
 import { STORAGE_THREAD_NICENESS } from './thread-priority.js';
+import { workerModule } from './worker-module.js';
 
 /** Receives the rows of one batch. May return a promise: the batch stays in flight until it settles. */
 export type RowSink = (rows: Row[], invalid: InvalidMessage[]) => void | Promise<void>;
@@ -130,26 +129,6 @@ interface Completed {
   error: Error | null;
 }
 
-interface WorkerSpec {
-  filename: string;
-  execArgv: string[] | undefined;
-}
-
-/**
- * The worker module next to this one: `worker.js` when running compiled, `worker.ts` when running from source
- * (vitest, tsx), in which case the worker thread needs the tsx loader too (unless this process already has it, in
- * which case the worker inherits it through `process.execArgv`).
- */
-function workerSpec(): WorkerSpec {
-  const here = import.meta.url;
-  if (!here.endsWith('.ts')) return { filename: new URL('./worker.js', here).href, execArgv: undefined };
-  const filename = new URL('./worker.ts', here).href;
-  const inherited = process.execArgv.some((arg) => arg.includes('tsx'));
-  if (inherited) return { filename, execArgv: undefined };
-  const tsx = pathToFileURL(createRequire(here).resolve('tsx')).href;
-  return { filename, execArgv: ['--import', tsx] };
-}
-
 function positiveInt(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < 1)
@@ -225,7 +204,7 @@ export class CodecPool {
     this.#maxPayloadBytes = positiveInt(options.maxPayloadBytes, DEFAULT_MAX_BYTES, 'maxPayloadBytes');
     this.#maxRecords = positiveInt(options.maxRecords, DEFAULT_MAX_RECORDS, 'maxRecords');
     this.#writer = new MessageBatchWriter(Math.min(this.#maxBatchBytes, this.#batchSize * 256));
-    const spec = workerSpec();
+    const spec = workerModule(import.meta.url, 'worker');
     this.#piscina = new Piscina<BatchTask, BatchResult>({
       filename: spec.filename,
       execArgv: spec.execArgv,

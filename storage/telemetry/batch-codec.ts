@@ -17,9 +17,10 @@ export { BatchDecodeError };
 export function encodeBatch(batch: TelemetryBatch): Uint8Array {
   const parts = batch.parts;
   if (parts === undefined || parts.length === 0) return encodeRowBatch(batch);
+  // The batch's own rows first, then the parts: the order `materialize` gives.
   const all = [...parts];
   if (batch.rows.length + batch.invalid.length > 0) {
-    all.push({ bytes: encodeRowBatch(batch), rows: batch.rows.length, invalid: batch.invalid.length });
+    all.unshift({ bytes: encodeRowBatch(batch), rows: batch.rows.length, invalid: batch.invalid.length });
   }
   return all.length === 1 ? all[0]!.bytes : joinRowBatches(all);
 }

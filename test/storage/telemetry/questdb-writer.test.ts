@@ -9,6 +9,7 @@ import { readdirSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Row, SenMLRow } from '../../../codecs/index.js';
+import { encodeBatch } from '../../../storage/telemetry/batch-codec.js';
 import { crc32 } from '../../../storage/telemetry/crc32.js';
 import { type PipelineOptions, TelemetryPipeline } from '../../../storage/telemetry/pipeline.js';
 import {
@@ -18,6 +19,7 @@ import {
   senderOptionsFor,
 } from '../../../storage/telemetry/questdb-config.js';
 import { QuestDBWriter } from '../../../storage/telemetry/questdb-writer.js';
+import { BatchRejectedError } from '../../../storage/telemetry/types.js';
 import { type FakeQuestDB, parseIlpLine, startFakeQuestDB, stringField } from './fake-questdb.js';
 import { invalidMessages, messageRows, senmlRows, tempDir } from './fixtures.js';
 
@@ -74,6 +76,11 @@ function lineKey(raw: string): string {
 }
 
 const keysOf = (rows: Row[]): string[] => rows.map((r) => senmlKey(r as SenMLRow));
+
+/** Rows as the codec workers hand them over: one encoded part. */
+function partOf(rows: Row[]): { bytes: Uint8Array; rows: number; invalid: number } {
+  return { bytes: encodeBatch({ rows, invalid: [] }), rows: rows.length, invalid: 0 };
+}
 
 describe('QuestDB configuration', () => {
   it('refuses TCP, imposes auto_flush off and the stdlib transport, defaults protocol 1 and no client retries', () => {
@@ -178,6 +185,36 @@ describe('QuestDBWriter through the pipeline', () => {
     expect(db.writes.map((w) => w.lines.length)).toEqual([500, 500, 500, 500]);
     expect(db.acknowledged.map(lineKey)).toEqual(keysOf(rows));
     expect(db.tableLines('omap_senml')).toHaveLength(2000);
+  });
+
+  it('encodes on its worker thread the same lines as on the event loop, also from encoded parts', async () => {
+    const rows = [...senmlRows(300), ...messageRows(4)];
+    const invalid = invalidMessages(2);
+    const sent: string[][] = [];
+    for (const encodeInWorker of [true, false]) {
+      const db = await fake();
+      const writer = new QuestDBWriter({ config: db.config, encodeInWorker });
+      cleanups.push(() => writer.close());
+      expect(writer.takesEncoded).toBe(encodeInWorker);
+      await writer.write({ rows: rows.slice(0, 100), invalid, parts: [partOf(rows.slice(100))] });
+      expect(writer.encodedOffThread).toBe(encodeInWorker ? 1 : 0);
+      sent.push(db.writes.flatMap((w) => w.lines));
+    }
+    expect(sent[0]).toHaveLength(306);
+    expect(sent[0]).toEqual(sent[1]);
+  });
+
+  it('refuses bytes the encoder thread cannot decode as a data error (the pipeline splits or quarantines)', async () => {
+    const db = await fake();
+    const writer = new QuestDBWriter({ config: db.config });
+    cleanups.push(() => writer.close());
+    const garbage = {
+      rows: [],
+      invalid: [],
+      parts: [{ bytes: Uint8Array.from([0xc1]), rows: 1, invalid: 0 }],
+    };
+    await expect(writer.write(garbage)).rejects.toBeInstanceOf(BatchRejectedError);
+    expect(db.writes).toHaveLength(0);
   });
 
   it('retries a 500, a reset connection and a refused connection, then writes each line once', async () => {
