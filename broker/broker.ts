@@ -222,10 +222,10 @@ export interface BrokerStats {
   retained: number;
   /** QoS 0 deliveries dropped for congested or offline subscribers (live sessions only). */
   droppedQos0: number;
+  /** QoS 1/2 deliveries dropped because the session queue was full (live sessions only). */
   droppedOverflow: number;
   malformed: number;
   tooLarge: number;
-  overflowDisconnects: number;
   keepaliveTimeouts: number;
   connectTimeouts: number;
   tlsErrors: number;

@@ -160,7 +160,7 @@ export class BrokerCore extends EventEmitter<BrokerEvents> {
     session.onOverflow = (s) =>
       this.logger.warn(
         { clientId: s.id, dropped: s.stats.droppedOverflow, maxQueued: this.limits.maxQueued },
-        'session queue full: QoS 1/2 message dropped',
+        'session queue full: new QoS 1/2 messages are dropped until it has emptied',
       );
     this.sessions.set(clientId, session);
     return { session, present: false };

@@ -24,6 +24,8 @@ export class Message {
   readonly expiresAt: number | undefined;
   /** Creation time, ms since epoch. */
   readonly created: number;
+  /** `ownPayload` has run. */
+  private payloadOwned = false;
 
   constructor(
     readonly topic: string,
@@ -45,6 +47,10 @@ export class Message {
    * Called before a message is kept beyond the current delivery: retained, or queued for later.
    */
   ownPayload(): void {
+    if (this.payloadOwned) return;
+    // Once copied, the payload is a slice of Node's small shared pool: copying it again (for the
+    // next subscriber that queues it) would gain nothing.
+    this.payloadOwned = true;
     const p = this.payload;
     if (p.byteLength < p.buffer.byteLength) this.payload = Buffer.from(p);
   }

@@ -4,11 +4,15 @@
  * The session decides *what* goes out and when; the live connection (a `SessionLink`) decides *how*
  * (packet encoding). QoS 0 goes straight to the link or is dropped (and counted) when the link is
  * congested or absent. QoS 1/2 messages take a packet id while fewer than `inflightLimit` are
- * unacknowledged; the rest wait in a bounded queue, also while the client is offline. On reconnect
- * the unacknowledged ones are sent again with DUP set (or their PUBREL, for QoS 2 past PUBREC).
+ * unacknowledged; the rest wait in a bounded queue, also while the client is offline. When that
+ * queue is full, new QoS 1/2 messages for the session are dropped and counted, as Mosquitto does
+ * beyond `max_queued_messages`: the client stays connected and gets everything it had queued. On
+ * reconnect the unacknowledged ones are sent again with DUP set (or their PUBREL, for QoS 2 past
+ * PUBREC).
  */
 import type { ClientInfo } from './authorizer.js';
 import { Deque } from './deque.js';
+import { InflightTable, MAX_PACKET_ID } from './inflight-table.js';
 import type { Message, QoS } from './message.js';
 import type { Subscriber, Subscription } from './subscription.js';
 
@@ -29,20 +33,29 @@ export interface SessionLink {
     subscriptionIds: readonly number[] | undefined,
   ): boolean;
   writePubrel(packetId: number): void;
-  /** The session's queue overflowed while this link was live: the link closes (quota exceeded). */
-  queueOverflow(): void;
   /** Another connection claims this session: this one ends. */
   takeover(): void;
 }
 
-interface Outgoing {
-  message: Message;
-  qos: QoS;
-  retain: boolean;
-  subscriptionIds: readonly number[] | undefined;
-  packetId: number;
+/**
+ * One QoS 1/2 delivery. A class rather than an object literal: V8 may pretenure a literal's
+ * allocation site (allocate it straight into the old generation) after a scavenge in which many of
+ * its objects survived, and every message such an object points to then survives scavenges too.
+ * (Fan-in at QoS 1 fell into 10 ms pauses in 1 of 8 runs with a literal, in none with the class.)
+ */
+class Outgoing {
+  packetId = 0;
+  /** Set when it is sent (see InflightTable). */
+  seq = 0;
   /** QoS 2: PUBREC received and PUBREL sent; only PUBCOMP is awaited. */
-  released: boolean;
+  released = false;
+
+  constructor(
+    readonly message: Message,
+    readonly qos: QoS,
+    readonly retain: boolean,
+    readonly subscriptionIds: readonly number[] | undefined,
+  ) {}
 }
 
 export interface SessionLimits {
@@ -55,7 +68,7 @@ export interface SessionLimits {
 export interface SessionStats {
   /** QoS 0 messages dropped because the connection was congested or the client offline. */
   droppedQos0: number;
-  /** QoS 1/2 messages refused because the queue was full. */
+  /** QoS 1/2 messages dropped because the queue was full (the client stays connected). */
   droppedOverflow: number;
   /** Messages dropped because their expiry interval passed while they waited. */
   expired: number;
@@ -74,17 +87,21 @@ export class Session implements Subscriber {
   readonly stats: SessionStats = { droppedQos0: 0, droppedOverflow: 0, expired: 0 };
   /** Set by the session store when the connection goes: when this session is forgotten. */
   expiryTimer: NodeJS.Timeout | null = null;
-  /** Called (once per overflow) so the owner can log it. */
+  /**
+   * Called at the first drop of an overflow episode (which ends once the queue has emptied), so the
+   * owner can log it without a log line per dropped message.
+   */
   onOverflow: ((session: Session) => void) | null = null;
   /** An MQTT 5 will waiting for its delay: cancelled by a reconnect, sent when the delay or the session ends. */
   pendingWill: { timer: NodeJS.Timeout; fire: () => void } | null = null;
 
-  // Both created on first use: an idle subscriber session should cost as little as possible.
+  // Created on first use: an idle subscriber session should cost as little as possible.
   private incomingQos2Ids: Set<number> | null = null;
-  private inflightById: Map<number, Outgoing> | null = null;
+  private readonly inflight = new InflightTable<Outgoing>();
   private readonly queue = new Deque<Outgoing>();
-  private nextPacketId = 1;
   private inflightLimit: number;
+  /** The queue overflowed and has not emptied since. */
+  private overflowing = false;
 
   constructor(
     readonly id: string,
@@ -92,15 +109,11 @@ export class Session implements Subscriber {
     public clean: boolean,
     private readonly limits: SessionLimits,
   ) {
-    this.inflightLimit = limits.maxInflight;
+    this.inflightLimit = Math.min(limits.maxInflight, MAX_PACKET_ID);
   }
 
   get inflightCount(): number {
-    return this.inflightById?.size ?? 0;
-  }
-
-  private get inflight(): Map<number, Outgoing> {
-    return (this.inflightById ??= new Map());
+    return this.inflight.size;
   }
 
   get queuedCount(): number {
@@ -114,7 +127,7 @@ export class Session implements Subscriber {
       else this.stats.droppedQos0++;
       return;
     }
-    const out: Outgoing = { message, qos, retain, subscriptionIds, packetId: 0, released: false };
+    const out = new Outgoing(message, qos, retain, subscriptionIds);
     if (
       link !== null &&
       this.queue.length === 0 &&
@@ -133,7 +146,7 @@ export class Session implements Subscriber {
    */
   attach(link: SessionLink, receiveMaximum?: number): void {
     this.link = link;
-    this.inflightLimit = Math.min(this.limits.maxInflight, receiveMaximum ?? Number.POSITIVE_INFINITY);
+    this.inflightLimit = Math.min(this.limits.maxInflight, receiveMaximum ?? MAX_PACKET_ID, MAX_PACKET_ID);
     if (this.expiryTimer) {
       clearTimeout(this.expiryTimer);
       this.expiryTimer = null;
@@ -142,7 +155,7 @@ export class Session implements Subscriber {
       clearTimeout(this.pendingWill.timer); // reconnected within the will delay: no will (MQTT-3.1.3-9)
       this.pendingWill = null;
     }
-    for (const out of [...(this.inflightById?.values() ?? [])]) {
+    for (const out of this.inflight.inOrder()) {
       if (out.released) link.writePubrel(out.packetId);
       else if (
         !link.writePublish(out.message, out.qos, out.retain, out.packetId, true, out.subscriptionIds)
@@ -185,29 +198,31 @@ export class Session implements Subscriber {
   /** Sends queued messages while the window and the connection allow it. */
   pump(): void {
     const link = this.link;
-    if (link === null) return;
-    const now = Date.now();
-    while (this.queue.length > 0 && this.inflight.size < this.inflightLimit && link.canWrite()) {
-      const out = this.queue.shift()!;
-      if (out.message.expiresAt !== undefined && out.message.expiresAt <= now) {
+    const queue = this.queue;
+    if (link === null || queue.length === 0) return;
+    let now = 0;
+    while (queue.length > 0 && this.inflight.size < this.inflightLimit && link.canWrite()) {
+      const out = queue.shift()!;
+      const expiresAt = out.message.expiresAt;
+      if (expiresAt !== undefined && expiresAt <= (now ||= Date.now())) {
         this.stats.expired++;
         continue;
       }
       this.send(link, out);
     }
+    if (queue.length === 0) this.overflowing = false;
   }
 
   /** Forgets all delivery state (a clean start). Subscriptions are the owner's to remove. */
   reset(): void {
-    this.inflightById = null;
+    this.inflight.clear();
     this.queue.clear();
+    this.overflowing = false;
     this.incomingQos2Ids = null;
-    this.nextPacketId = 1;
   }
 
   private send(link: SessionLink, out: Outgoing): void {
-    out.packetId = this.allocatePacketId();
-    this.inflight.set(out.packetId, out);
+    this.inflight.add(out);
     if (!link.writePublish(out.message, out.qos, out.retain, out.packetId, false, out.subscriptionIds)) {
       this.inflight.delete(out.packetId);
     }
@@ -216,19 +231,13 @@ export class Session implements Subscriber {
   private enqueue(out: Outgoing): void {
     if (this.queue.length >= this.limits.maxQueued) {
       this.stats.droppedOverflow++;
-      this.onOverflow?.(this);
-      this.link?.queueOverflow();
+      if (!this.overflowing) {
+        this.overflowing = true;
+        this.onOverflow?.(this);
+      }
       return;
     }
     out.message.ownPayload();
     this.queue.push(out);
-  }
-
-  private allocatePacketId(): number {
-    // The in-flight window is far below 65535, so a free id is always near.
-    let id = this.nextPacketId;
-    while (this.inflight.has(id)) id = id === 65_535 ? 1 : id + 1;
-    this.nextPacketId = id === 65_535 ? 1 : id + 1;
-    return id;
   }
 }

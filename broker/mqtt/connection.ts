@@ -20,7 +20,13 @@ import { handleUnsubscribe } from './handle-unsubscribe.js';
 import type { MqttLimits } from './options.js';
 import { parsePacket } from './packet-parser.js';
 import { type FramingError, PacketReader, type PacketSink } from './packet-reader.js';
-import { encodeAck, encodePublish } from './publish-codec.js';
+import {
+  encodePublish,
+  publishSize,
+  type TopicMemo,
+  writeAckInto,
+  writePublishInto,
+} from './publish-codec.js';
 import { ReasonCode } from './reason-codes.js';
 import type { Transport, TransportHandler } from './transport.js';
 
@@ -36,7 +42,6 @@ export interface ConnectionContext {
   readonly stats: {
     malformed: number;
     tooLarge: number;
-    overflowDisconnects: number;
     tooLargeForClient: number;
     throttled: number;
   };
@@ -48,6 +53,18 @@ interface Deferred {
   start: number;
   bodyStart: number;
   end: number;
+}
+
+/** Packets up to this size are copied into the connection's tail buffer; larger ones are queued as they are. */
+const COPY_MAX = 512;
+/** Bounds of the tail buffer size: below 4 KiB, Buffer.allocUnsafe slices Node's shared pool. */
+const TAIL_MIN = 512;
+const TAIL_MAX = 64 * 1024;
+
+/** True when every UTF-16 unit of `s` is ASCII, so its UTF-8 length is its length. */
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 // Every connection with unsent output is flushed once, at the end of the current tick: a burst of
@@ -78,6 +95,8 @@ export class MqttConnection implements SessionLink, PacketSink, TransportHandler
   clientMaxPacketSize = Number.POSITIVE_INFINITY;
   clientTopicAliasMaximum = 0;
   problemInformation = true;
+  /** The topic this client last published to (see TopicMemo); created by its first PUBLISH. */
+  topicMemo: TopicMemo | null = null;
   /** Inbound topic aliases (alias → topic) and the ones we assigned outbound (topic → alias). */
   inboundAliases: Map<number, string> | null = null;
   private outboundAliases: Map<string, number> | null = null;
@@ -88,8 +107,12 @@ export class MqttConnection implements SessionLink, PacketSink, TransportHandler
   readonly reader: PacketReader;
   transport!: Transport;
 
+  /** This tick's output: whole buffers, then what `tail` holds (small packets written in place). */
   private outbound: Buffer[] = [];
   private outboundBytes = 0;
+  private tail: Buffer | null = null;
+  private tailUsed = 0;
+  private tailSize = TAIL_MIN;
   private queuedForFlush = false;
   private pending: Promise<void> | null = null;
   private deferred: Deferred[] = [];
@@ -263,27 +286,78 @@ export class MqttConnection implements SessionLink, PacketSink, TransportHandler
 
   // ---- output ------------------------------------------------------------------------------
 
-  /** Queues bytes for this tick's flush. */
+  /** Queues bytes for this tick's flush; small packets are copied, so `data` may be reused after. */
   send(data: Buffer): void {
     if (this.state === 'closed') return;
+    const n = data.length;
+    if (n <= COPY_MAX) {
+      const at = this.reserve(n);
+      this.tail!.set(data, at);
+      return;
+    }
+    this.sealTail();
     this.outbound.push(data);
-    this.outboundBytes += data.length;
-    if (!this.queuedForFlush) {
-      this.queuedForFlush = true;
-      dirty.push(this);
-      if (!flushScheduled) {
-        flushScheduled = true;
-        process.nextTick(flushDirty);
-      }
+    this.outboundBytes += n;
+    this.markDirty();
+  }
+
+  /** Queues an acknowledgement (see `encodeAck`) without allocating a buffer for it. */
+  sendAck(type: 4 | 5 | 6 | 7, packetId: number, reasonCode = 0): void {
+    if (this.state === 'closed') return;
+    const at = this.reserve(reasonCode === 0 ? 4 : 5); // before reading `tail`: it may be replaced
+    writeAckInto(this.tail!, at, type, packetId, reasonCode);
+  }
+
+  /**
+   * Makes room for `n` bytes at the end of this tick's output and returns where they go in
+   * `this.tail`. Packets written there need no buffer of their own and no copy at flush time.
+   */
+  private reserve(n: number): number {
+    let tail = this.tail;
+    let at = this.tailUsed;
+    if (tail === null || tail.length - at < n) {
+      if (tail !== null) this.sealTail();
+      tail = this.tail = Buffer.allocUnsafe(Math.max(n, this.tailSize));
+      at = 0;
+    }
+    this.tailUsed = at + n;
+    this.outboundBytes += n;
+    this.markDirty();
+    return at;
+  }
+
+  /** Moves the filled part of the tail buffer into the outbound list. */
+  private sealTail(): void {
+    const tail = this.tail;
+    if (tail === null) return;
+    const used = this.tailUsed;
+    this.outbound.push(used === tail.length ? tail : tail.subarray(0, used));
+    // The next tail is sized for what this one carried: busy connections get few, large buffers,
+    // quiet ones small slices of Node's shared pool.
+    this.tailSize = used <= TAIL_MIN ? TAIL_MIN : Math.min(TAIL_MAX, 2 ** Math.ceil(Math.log2(used)));
+    this.tail = null;
+    this.tailUsed = 0;
+  }
+
+  private markDirty(): void {
+    if (this.queuedForFlush) return;
+    this.queuedForFlush = true;
+    dirty.push(this);
+    if (!flushScheduled) {
+      flushScheduled = true;
+      process.nextTick(flushDirty);
     }
   }
 
   flush(): void {
     this.queuedForFlush = false;
-    const n = this.outbound.length;
-    if (n === 0 || this.state === 'closed') return;
-    const data = n === 1 ? this.outbound[0]! : Buffer.concat(this.outbound, this.outboundBytes);
-    this.outbound = [];
+    if (this.state === 'closed') return;
+    this.sealTail();
+    const outbound = this.outbound;
+    const n = outbound.length;
+    if (n === 0) return;
+    const data = n === 1 ? outbound[0]! : Buffer.concat(outbound, this.outboundBytes);
+    outbound.length = 0;
     this.outboundBytes = 0;
     this.transport.write(data);
   }
@@ -325,7 +399,18 @@ export class MqttConnection implements SessionLink, PacketSink, TransportHandler
       const cache = (message.encoded ??= []);
       bytes = cache[slot] ??= encodePublish(message.topic, message.payload, 0, retain, false, 0, v5);
     } else {
-      bytes = encodePublish(message.topic, message.payload, qos, retain, dup, packetId, v5);
+      // Its own packet id: written straight into this tick's output.
+      const topic = message.topic;
+      const topicBytes = topic.length < 64 && isAscii(topic) ? topic.length : Buffer.byteLength(topic);
+      const size = publishSize(topicBytes, message.payload.length, qos, v5);
+      if (size > this.clientMaxPacketSize) {
+        this.ctx.stats.tooLargeForClient++;
+        return false;
+      }
+      if (this.state === 'closed') return true;
+      const at = this.reserve(size);
+      writePublishInto(this.tail!, at, topic, topicBytes, message.payload, qos, retain, dup, packetId, v5);
+      return true;
     }
     if (bytes.length > this.clientMaxPacketSize) {
       // Never send a client more than it accepts; the message counts as delivered (MQTT-3.1.2-25).
@@ -352,13 +437,7 @@ export class MqttConnection implements SessionLink, PacketSink, TransportHandler
   }
 
   writePubrel(packetId: number): void {
-    this.send(encodeAck(6, packetId));
-  }
-
-  queueOverflow(): void {
-    this.ctx.stats.overflowDisconnects++;
-    this.core.logger.warn({ clientId: this.clientId }, 'disconnecting a client whose QoS 1/2 queue is full');
-    this.close('queue overflow', true, ReasonCode.QuotaExceeded);
+    this.sendAck(6, packetId);
   }
 
   takeover(): void {

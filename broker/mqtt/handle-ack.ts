@@ -4,7 +4,6 @@
  */
 import type { IPubackPacket, IPubcompPacket, IPubrecPacket, IPubrelPacket } from 'mqtt-packet';
 import type { MqttConnection } from './connection.js';
-import { encodeAck } from './publish-codec.js';
 import { ReasonCode } from './reason-codes.js';
 
 export function handleAck(
@@ -22,7 +21,7 @@ export function handleAck(
       // An MQTT 5 PUBREC with a failure code ends the exchange: no PUBREL follows (MQTT-4.3.3-4).
       if ((packet.reasonCode ?? 0) >= 0x80) known = session.abandon(id);
       else known = session.received(id);
-      if (!known && conn.v5) conn.send(encodeAck(6, id, ReasonCode.PacketIdentifierNotFound));
+      if (!known && conn.v5) conn.sendAck(6, id, ReasonCode.PacketIdentifierNotFound);
       break;
     case 'pubcomp':
       known = session.complete(id, 2);
@@ -35,7 +34,7 @@ export function handleAck(
 export function handlePubrel(conn: MqttConnection, packet: IPubrelPacket): void {
   const id = packet.messageId ?? 0;
   const known = conn.session!.incomingQos2.delete(id);
-  conn.send(encodeAck(7, id, known || !conn.v5 ? 0 : ReasonCode.PacketIdentifierNotFound));
+  conn.sendAck(7, id, known || !conn.v5 ? 0 : ReasonCode.PacketIdentifierNotFound);
 }
 
 const ACK_COMMANDS = { 4: 'puback', 5: 'pubrec', 6: 'pubrel', 7: 'pubcomp' } as const;

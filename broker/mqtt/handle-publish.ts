@@ -10,7 +10,7 @@ import type { IPublishPacket } from 'mqtt-packet';
 import { Message, type MessageProperties, type QoS } from '../core/message.js';
 import { validateTopicName } from '../core/topic.js';
 import type { MqttConnection } from './connection.js';
-import { encodeAck, PublishFields, readPublish } from './publish-codec.js';
+import { PublishFields, readPublish, TopicMemo } from './publish-codec.js';
 import { ReasonCode } from './reason-codes.js';
 
 // One scratch holder: parsing is synchronous and single-threaded, and fields are copied out at once.
@@ -23,7 +23,8 @@ export function handlePublishBytes(
   bodyStart: number,
   end: number,
 ): Promise<void> | undefined {
-  const error = readPublish(buf, start, bodyStart, end, conn.v5, conn.core.limits, fields);
+  const memo = (conn.topicMemo ??= new TopicMemo());
+  const error = readPublish(buf, start, bodyStart, end, conn.v5, conn.core.limits, fields, memo);
   if (error !== null) {
     const topicProblem = error !== 'malformed' && error !== 'invalid-qos' && error !== 'zero-packet-id';
     conn.protocolError(
@@ -86,7 +87,7 @@ function authorize(
   if (qos === 2) {
     const awaiting = conn.session!.incomingQos2;
     if (awaiting.has(packetId)) {
-      conn.send(encodeAck(5, packetId)); // a resend of a message we already routed
+      conn.sendAck(5, packetId); // a resend of a message we already routed
       return undefined;
     }
     if (awaiting.size >= conn.ctx.limits.receiveMaximum) {
@@ -131,8 +132,8 @@ function complete(
     conn.core.logger.debug({ clientId: conn.clientId, topic }, 'publish not authorized');
     // MQTT 3.1.1 cannot say "refused": the message is acknowledged and dropped, as Mosquitto does.
     const reason = conn.v5 ? ReasonCode.NotAuthorized : 0;
-    if (qos === 1) conn.send(encodeAck(4, packetId, reason));
-    else if (qos === 2) conn.send(encodeAck(5, packetId, reason));
+    if (qos === 1) conn.sendAck(4, packetId, reason);
+    else if (qos === 2) conn.sendAck(5, packetId, reason);
     return;
   }
   const invalid = conn.core.checkPayload(topic, properties?.contentType, payload);
@@ -141,8 +142,8 @@ function complete(
     // counted and acknowledged (a resend would be just as invalid).
     conn.core.logger.debug({ clientId: conn.clientId, topic, reason: invalid }, 'payload refused');
     const code = conn.v5 ? ReasonCode.PayloadFormatInvalid : 0;
-    if (qos === 1) conn.send(encodeAck(4, packetId, code));
-    else if (qos === 2) conn.send(encodeAck(5, packetId, code));
+    if (qos === 1) conn.sendAck(4, packetId, code);
+    else if (qos === 2) conn.sendAck(5, packetId, code);
     return;
   }
   const message = new Message(topic, payload, qos, retain, conn.clientId, properties);
@@ -150,9 +151,9 @@ function complete(
   if (qos === 0) return;
   const reason = conn.v5 && deliveries === 0 ? ReasonCode.NoMatchingSubscribers : 0;
   if (qos === 1) {
-    conn.send(encodeAck(4, packetId, reason));
+    conn.sendAck(4, packetId, reason);
   } else {
     conn.session!.incomingQos2.add(packetId);
-    conn.send(encodeAck(5, packetId, reason));
+    conn.sendAck(5, packetId, reason);
   }
 }

@@ -13,7 +13,6 @@ export class MqttFrontEnd {
   readonly stats = {
     malformed: 0,
     tooLarge: 0,
-    overflowDisconnects: 0,
     keepaliveTimeouts: 0,
     connectTimeouts: 0,
     tlsErrors: 0,

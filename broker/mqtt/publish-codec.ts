@@ -39,7 +39,41 @@ function readVarInt(buf: Buffer, at: number, end: number, out: { value: number }
 
 const scratchInt = { value: 0 };
 
-/** Parses the PUBLISH in `buf[start, end)` into `out`; returns null or the reason it was refused. */
+/** Topics up to this many bytes are remembered by a TopicMemo. */
+const MEMO_BYTES = 64;
+
+/**
+ * The last topic name one connection published to. A client usually publishes to the same topic
+ * again and again: then its bytes are compared with the remembered ones instead of being checked and
+ * decoded, and the same string is reused (its hash stays cached for the Map lookups that follow).
+ */
+export class TopicMemo {
+  readonly bytes = Buffer.allocUnsafe(MEMO_BYTES);
+  length = -1;
+  topic = '';
+
+  /** The remembered topic if `buf[start, end)` holds its bytes, else undefined. */
+  match(buf: Buffer, start: number, end: number): string | undefined {
+    const n = end - start;
+    if (n !== this.length) return undefined;
+    const bytes = this.bytes;
+    for (let i = 0; i < n; i++) if (bytes[i] !== buf[start + i]) return undefined;
+    return this.topic;
+  }
+
+  /** Remembers a topic name that passed the checks. */
+  remember(buf: Buffer, start: number, end: number, topic: string): void {
+    if (end - start > MEMO_BYTES) return;
+    buf.copy(this.bytes, 0, start, end);
+    this.length = end - start;
+    this.topic = topic;
+  }
+}
+
+/**
+ * Parses the PUBLISH in `buf[start, end)` into `out`; returns null or the reason it was refused.
+ * With a `memo`, a topic name equal to the connection's previous one is neither checked nor decoded again.
+ */
 export function readPublish(
   buf: Buffer,
   start: number,
@@ -48,6 +82,7 @@ export function readPublish(
   v5: boolean,
   limits: TopicLimits,
   out: PublishFields,
+  memo?: TopicMemo,
 ): PublishReadError | null {
   const flags = buf[start]! & 0x0f;
   const qos = (flags >> 1) & 3;
@@ -78,9 +113,15 @@ export function readPublish(
     }
     q += n;
   }
-  const topicError = checkTopicNameBytes(buf, p, topicEnd, limits);
-  if (topicError !== null) return topicError;
-  out.topic = buf.toString('utf8', p, topicEnd);
+  const known = memo?.match(buf, p, topicEnd);
+  if (known !== undefined) {
+    out.topic = known;
+  } else {
+    const topicError = checkTopicNameBytes(buf, p, topicEnd, limits);
+    if (topicError !== null) return topicError;
+    out.topic = buf.toString('utf8', p, topicEnd);
+    memo?.remember(buf, p, topicEnd, out.topic);
+  }
   out.payload = buf.subarray(q, end);
   out.qos = qos as 0 | 1 | 2;
   out.retain = (flags & 1) === 1;
@@ -103,6 +144,43 @@ function writeVarInt(buf: Buffer, at: number, n: number): number {
   return at;
 }
 
+/** Size in bytes of a PUBLISH without properties (see `writePublishInto`). */
+export function publishSize(topicBytes: number, payloadLength: number, qos: 0 | 1 | 2, v5: boolean): number {
+  const remaining = 2 + topicBytes + (qos > 0 ? 2 : 0) + (v5 ? 1 : 0) + payloadLength;
+  return 1 + varIntSize(remaining) + remaining;
+}
+
+/**
+ * Writes a PUBLISH without properties (MQTT 3.1.1, or MQTT 5 with an empty property list) into `buf`
+ * at `at`, which has room for `publishSize(...)` bytes; returns the offset after it.
+ */
+export function writePublishInto(
+  buf: Buffer,
+  at: number,
+  topic: string,
+  topicBytes: number,
+  payload: Buffer,
+  qos: 0 | 1 | 2,
+  retain: boolean,
+  dup: boolean,
+  packetId: number,
+  v5: boolean,
+): number {
+  const remaining = 2 + topicBytes + (qos > 0 ? 2 : 0) + (v5 ? 1 : 0) + payload.length;
+  buf[at] = 0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 1 : 0);
+  let p = writeVarInt(buf, at + 1, remaining);
+  buf[p++] = topicBytes >> 8;
+  buf[p++] = topicBytes & 0xff;
+  p += buf.write(topic, p, topicBytes, 'utf8');
+  if (qos > 0) {
+    buf[p++] = packetId >> 8;
+    buf[p++] = packetId & 0xff;
+  }
+  if (v5) buf[p++] = 0;
+  buf.set(payload, p);
+  return p + payload.length;
+}
+
 /**
  * Encodes a PUBLISH without properties (MQTT 3.1.1, or MQTT 5 with an empty property list).
  * The result is one buffer, so it can be written as-is to any number of sockets.
@@ -117,27 +195,33 @@ export function encodePublish(
   v5: boolean,
 ): Buffer {
   const topicBytes = Buffer.byteLength(topic);
-  const remaining = 2 + topicBytes + (qos > 0 ? 2 : 0) + (v5 ? 1 : 0) + payload.length;
-  const buf = Buffer.allocUnsafe(1 + varIntSize(remaining) + remaining);
-  buf[0] = 0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 1 : 0);
-  let p = writeVarInt(buf, 1, remaining);
-  buf[p++] = topicBytes >> 8;
-  buf[p++] = topicBytes & 0xff;
-  p += buf.write(topic, p, 'utf8');
-  if (qos > 0) {
-    buf[p++] = packetId >> 8;
-    buf[p++] = packetId & 0xff;
-  }
-  if (v5) buf[p++] = 0;
-  payload.copy(buf, p);
+  const buf = Buffer.allocUnsafe(publishSize(topicBytes, payload.length, qos, v5));
+  writePublishInto(buf, 0, topic, topicBytes, payload, qos, retain, dup, packetId, v5);
   return buf;
 }
 
 /** PUBACK, PUBREC, PUBREL, PUBCOMP: 4 bytes, or 5 with an MQTT 5 reason code other than success. */
 export function encodeAck(type: 4 | 5 | 6 | 7, packetId: number, reasonCode = 0): Buffer {
-  const first = (type << 4) | (type === 6 ? 0x02 : 0);
-  if (reasonCode === 0) return Buffer.from([first, 2, packetId >> 8, packetId & 0xff]);
-  return Buffer.from([first, 3, packetId >> 8, packetId & 0xff, reasonCode]);
+  const buf = Buffer.allocUnsafe(reasonCode === 0 ? 4 : 5);
+  writeAckInto(buf, 0, type, packetId, reasonCode);
+  return buf;
+}
+
+/** Writes an acknowledgement (see `encodeAck`) into `buf` at `at`; returns the offset after it. */
+export function writeAckInto(
+  buf: Buffer,
+  at: number,
+  type: 4 | 5 | 6 | 7,
+  packetId: number,
+  reasonCode = 0,
+): number {
+  buf[at] = (type << 4) | (type === 6 ? 0x02 : 0);
+  buf[at + 1] = reasonCode === 0 ? 2 : 3;
+  buf[at + 2] = packetId >> 8;
+  buf[at + 3] = packetId & 0xff;
+  if (reasonCode === 0) return at + 4;
+  buf[at + 4] = reasonCode;
+  return at + 5;
 }
 
 export const PINGRESP = Buffer.from([0xd0, 0x00]);

@@ -32,10 +32,12 @@ describe.runIf(process.platform === 'linux')('storage thread priority', () => {
       created: Date.now(),
       payload: Buffer.from('[{"n":"x","v":1}]'),
     });
-    await pool.drain(); // the workers have run their module (and lowered themselves) by now
+    await pool.drain(); // the worker that resolved the batch has run its module (and lowered itself) by now
     const after = niceness();
     const fresh = [...after].filter(([tid]) => !before.has(tid));
-    expect(fresh.filter(([, nice]) => nice === 7).length).toBeGreaterThanOrEqual(2);
+    // (the second worker may still be loading its module: at least the one that worked)
+    expect(fresh.filter(([, nice]) => nice === 7).length).toBeGreaterThanOrEqual(1);
+    expect(fresh.every(([, nice]) => nice === 0 || nice === 7)).toBe(true);
     expect(after.get(process.pid)).toBe(before.get(process.pid)); // the main (I/O) thread is untouched
   });
 });

@@ -1,5 +1,7 @@
 import type { MqttClient } from 'mqtt';
+import type { IPublishPacket } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../../broker/core/logger.js';
 import {
   closeClient,
   collect,
@@ -48,16 +50,38 @@ describe('a slow subscriber never slows the others', () => {
     expect(tb.broker.core.sessions.get('healthy')!.stats.droppedQos0).toBe(0);
   });
 
-  it('a subscriber that stops acknowledging QoS 1 is disconnected once its queue is full', async () => {
-    tb = await startBroker({ limits: { maxInflight: 10, maxQueued: 50 } });
+  it('a subscriber that stops acknowledging QoS 1 stays connected: messages beyond its queue are dropped and counted', async () => {
+    const warnings: unknown[][] = [];
+    const logger = { ...silentLogger, warn: (...args: unknown[]) => void warnings.push(args) };
+    tb = await startBroker({ limits: { maxInflight: 10, maxQueued: 50 }, logger });
     const silent = await RawClient.connected(tb.port, { clientId: 'silent' });
     raws.push(silent);
     silent.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'q1', qos: 1 }] });
     await silent.next('suback');
     const pub = await connectClient(tb.url);
     clients.push(pub);
-    for (let i = 0; i < 61; i++) await pub.publishAsync('q1', `m${i}`, { qos: 1 });
-    await silent.whenClosed();
-    expect(tb.broker.stats().overflowDisconnects).toBe(1);
+    // 10 in flight + 50 queued; the last 3 find the queue full. Every publish is still acknowledged.
+    for (let i = 0; i < 63; i++) await pub.publishAsync('q1', `m${i}`, { qos: 1 });
+    const session = tb.broker.core.sessions.get('silent')!;
+    expect(session.inflightCount).toBe(10);
+    expect(session.queuedCount).toBe(50);
+    expect(session.stats.droppedOverflow).toBe(3);
+    expect(tb.broker.stats().droppedOverflow).toBe(3);
+    // One log line per overflow episode, not one per dropped message.
+    expect(warnings.filter((w) => String(w[1]).startsWith('session queue full'))).toHaveLength(1);
+
+    // Still connected: acknowledging lets the queued messages through, in order, and nothing else.
+    const got: string[] = [];
+    while (got.length < 60) {
+      const p = (await silent.next('publish')) as IPublishPacket;
+      got.push(p.payload.toString());
+      silent.send({ cmd: 'puback', messageId: p.messageId! });
+    }
+    expect(got).toEqual(Array.from({ length: 60 }, (_, i) => `m${i}`));
+    expect(silent.closed).toBe(false);
+    // Once the queue has drained, new messages are delivered again.
+    await pub.publishAsync('q1', 'after', { qos: 1 });
+    expect(((await silent.next('publish')) as IPublishPacket).payload.toString()).toBe('after');
+    expect(session.stats.droppedOverflow).toBe(3);
   });
 });

@@ -418,15 +418,25 @@ describe('reason codes and reason strings', () => {
     expect(q.properties?.reasonString).toBeUndefined();
   });
 
-  it('DISCONNECT 0x8D on keepalive timeout and 0x97 on queue overflow', async () => {
+  it('DISCONNECT 0x8D on keepalive timeout; a full queue drops new messages without a DISCONNECT', async () => {
     await broker({ limits: { sweepIntervalMs: 50, maxInflight: 1, maxQueued: 1 } });
     const { c } = await raw5({ keepalive: 1 });
     expect(((await c.next('disconnect', 4000)) as IDisconnectPacket).reasonCode).toBe(0x8d);
-    const { c: full } = await raw5();
+    const { c: full } = await raw5({ clientId: 'full' });
     full.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'full', qos: 1 }] });
     await full.next('suback');
+    // One in flight, one queued, the third finds the queue full.
     for (let i = 0; i < 3; i++) tb.broker.publish({ topic: 'full', payload: `${i}`, qos: 1 });
-    expect(((await full.next('disconnect')) as IDisconnectPacket).reasonCode).toBe(0x97);
+    expect(tb.broker.core.sessions.get('full')!.stats.droppedOverflow).toBe(1);
+    for (const expected of ['0', '1']) {
+      const p = (await full.next('publish')) as IPublishPacket;
+      expect(p.payload.toString()).toBe(expected);
+      full.send({ cmd: 'puback', messageId: p.messageId! });
+    }
+    full.send({ cmd: 'pingreq' });
+    await full.next('pingresp');
+    expect(full.packets.filter((p) => p.cmd === 'disconnect' || p.cmd === 'publish')).toEqual([]);
+    expect(full.closed).toBe(false);
   });
 
   it('DISCONNECT 0x8B when the server shuts down', async () => {

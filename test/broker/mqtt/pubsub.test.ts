@@ -154,3 +154,36 @@ describe('publish and subscribe (mqtt.js)', () => {
     expect(got3[0]!.payload.toString()).toBe('hi');
   });
 });
+
+describe('outbound batching', () => {
+  it('keeps the order and bytes of small and large packets written in one tick', async () => {
+    const sub = await raw({ clientId: 'batched' });
+    sub.send({
+      cmd: 'subscribe',
+      messageId: 1,
+      subscriptions: [
+        { topic: 'b/0', qos: 0 },
+        { topic: 'b/1', qos: 1 },
+      ],
+    });
+    await sub.next('suback');
+    // Synchronous publishes: everything below goes out in the same flush. Small packets are written in
+    // place (growing the batch buffer several times), large QoS 0 ones are queued by reference. The
+    // 27 QoS 1 messages stay within the in-flight window, so none waits behind the QoS 0 ones.
+    const sent: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const size = i % 7 === 3 ? 3000 : 20 + (i % 5) * 37;
+      const payload = `${i}:`.padEnd(size, String.fromCharCode(97 + (i % 26)));
+      const qos = i % 3 === 0 ? 0 : 1;
+      tb.broker.publish({ topic: `b/${qos}`, payload, qos });
+      sent.push(payload);
+    }
+    const got: string[] = [];
+    while (got.length < sent.length) {
+      const p = (await sub.next('publish')) as IPublishPacket;
+      got.push(p.payload.toString());
+      if (p.qos === 1) sub.send({ cmd: 'puback', messageId: p.messageId! });
+    }
+    expect(got).toEqual(sent);
+  });
+});
