@@ -6,7 +6,7 @@
 import { classifyContentType } from './content-type.js';
 import { copyEnvelope, type Envelope } from './envelope.js';
 import { type PackedMessages, unpackMessages } from './message-batch.js';
-import { type EncodedRows, encodeRowBatch } from './row-batch.js';
+import { type EncodedRows, encodeRowColumns } from './row-batch.js';
 import {
   type InvalidMessage,
   type MessageRow,
@@ -103,24 +103,27 @@ export function processBatch(task: BatchTask): BatchResult {
   };
 }
 
-/** The 'encoded' transport: rows as objects here (off the main thread), then one row batch in bytes. */
+/**
+ * The 'encoded' transport: SenML rows through the column writer (as 'columns'), then the columns, whole messages
+ * and invalid ones packed as one row batch: no object per SenML row.
+ */
 function processEncoded(task: BatchTask, envelopes: Envelope[]): BatchResult {
-  const rows: (SenMLRow | MessageRow)[] = [];
+  const writer = columnsWriter;
+  const messages: MessageRow[] = [];
   const invalid: InvalidMessage[] = [];
   const options = { now: 0, maxBytes: task.maxBytes, maxRecords: task.maxRecords };
   for (const envelope of envelopes) {
     const cls = classifyContentType(envelope.contentType);
     if (cls.kind !== 'senml-json' && cls.kind !== 'senml-cbor') {
-      rows.push(messageRow(envelope)); // the payload view is copied by the encoder
+      messages.push(messageRow(envelope)); // the payload view is copied by the encoder
       continue;
     }
     options.now = envelope.created / 1000;
-    const first = rows.length;
     try {
-      for (const record of parseSenMLClassified(envelope.payload, cls, options))
-        rows.push(senmlRow(envelope, record));
+      writer.begin(envelope);
+      writer.end(parseSenMLInto(envelope.payload, cls, options, writer));
     } catch (error) {
-      rows.length = first;
+      writer.abort();
       const senml =
         error instanceof SenMLError
           ? error
@@ -128,15 +131,16 @@ function processEncoded(task: BatchTask, envelopes: Envelope[]): BatchResult {
       invalid.push({ envelope, error: senml });
     }
   }
+  const columns = writer.finish(null);
   // The encoder's output may be a view into its shared scratch: copy into an own, exactly sized buffer to transfer.
-  const bytes = new Uint8Array(encodeRowBatch({ rows, invalid }));
+  const bytes = new Uint8Array(encodeRowColumns(columns, messages, invalid));
   return {
     messages: envelopes.length,
     columns: null,
     rows: null,
     messageRows: [],
     invalid: [],
-    encoded: { bytes, rows: rows.length, invalid: invalid.length },
+    encoded: { bytes, rows: columns.count + messages.length, invalid: invalid.length },
     recycled: [],
   };
 }

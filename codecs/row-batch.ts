@@ -20,7 +20,7 @@
  */
 import { Packr, Unpackr } from 'msgpackr';
 import type { Envelope } from './envelope.js';
-import type { InvalidMessage, MessageRow, Row, SenMLRow } from './rows.js';
+import type { InvalidMessage, MessageRow, Row, RowColumns, SenMLRow } from './rows.js';
 import { isSenMLErrorCode, SenMLError } from './senml-error.js';
 
 /** Rows and invalid messages that are written together. */
@@ -75,19 +75,11 @@ export function encodeRowBatch(batch: RowBatch): Uint8Array {
   };
   const f64 = new Float64Array(senmlCount * F64);
   const i32 = new Int32Array(senmlCount * I32);
-  const messages: unknown[] = [];
+  const messages: MessageRow[] = [];
   let n = 0;
   for (const row of batch.rows) {
     if (row.kind !== 'senml') {
-      messages.push([
-        row.channel,
-        row.subtopic,
-        row.publisher,
-        row.protocol,
-        row.contentType,
-        row.created,
-        row.payload,
-      ]);
+      messages.push(row);
       continue;
     }
     const f = n * F64;
@@ -117,27 +109,69 @@ export function encodeRowBatch(batch: RowBatch): Uint8Array {
     i32[i + 7] = text;
     n++;
   }
-  const invalid = batch.invalid.map(({ envelope: e, error }) => [
-    e.channel,
-    e.subtopic,
-    e.publisher,
-    e.protocol,
-    e.contentType,
-    e.created,
-    e.payload,
-    error.code,
-    error.message,
-    error.index,
-    error.rule,
-    nil(error.label),
-  ]);
-  return packr.pack([
-    FORMAT,
+  return packFormat2(
     strings,
     new Uint8Array(f64.buffer, 0, f64.byteLength),
     new Uint8Array(i32.buffer, 0, i32.byteLength),
     messages,
+    batch.invalid,
+  );
+}
+
+/**
+ * The row batch of SenML rows already in column form (a RowColumnsWriter's output: the same columns and string
+ * table, see rows.ts), plus whole and invalid messages: no row object is made for a SenML record.
+ */
+export function encodeRowColumns(
+  columns: RowColumns,
+  messages: readonly MessageRow[],
+  invalid: readonly InvalidMessage[],
+): Uint8Array {
+  const { buffer, count, strings } = columns;
+  return packFormat2(
+    strings,
+    new Uint8Array(buffer, 0, count * F64 * 8),
+    new Uint8Array(buffer, count * F64 * 8, count * I32 * 4),
+    messages,
     invalid,
+  );
+}
+
+function packFormat2(
+  strings: readonly string[],
+  f64: Uint8Array,
+  i32: Uint8Array,
+  messages: readonly MessageRow[],
+  invalid: readonly InvalidMessage[],
+): Uint8Array {
+  return packr.pack([
+    FORMAT,
+    strings,
+    f64,
+    i32,
+    messages.map((row) => [
+      row.channel,
+      row.subtopic,
+      row.publisher,
+      row.protocol,
+      row.contentType,
+      row.created,
+      row.payload,
+    ]),
+    invalid.map(({ envelope: e, error }) => [
+      e.channel,
+      e.subtopic,
+      e.publisher,
+      e.protocol,
+      e.contentType,
+      e.created,
+      e.payload,
+      error.code,
+      error.message,
+      error.index,
+      error.rule,
+      nil(error.label),
+    ]),
   ]);
 }
 

@@ -31,7 +31,7 @@ import {
 import { envelopes, PACK_CBOR, PACK_JSON, RECORDS_PER_PACK } from './fixtures.js';
 
 const QUICK = process.env.CODECS_BENCH_QUICK === '1';
-const MESSAGES = 20_000;
+const MESSAGES = 100_000;
 const NOW = 1_700_000_000;
 
 function hz(task: Task): number {
