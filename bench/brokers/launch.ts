@@ -209,6 +209,25 @@ interface Plan {
   cleanup?: () => void;
 }
 
+/** `omap serve` on loopback: MQTT on `port`, HTTP and CoAP on free ports, no authentication; then `extra`. */
+export function omapServeArgs(port: number, extra: readonly string[] = []): string[] {
+  return [
+    join(REPO_ROOT, 'dist/bin/omap.js'),
+    'serve',
+    '--host',
+    '127.0.0.1',
+    '--mqtt-port',
+    String(port),
+    '--http-port',
+    '0',
+    '--coap-port',
+    '0',
+    '--auth',
+    'none',
+    ...extra,
+  ];
+}
+
 function plan(name: BrokerName, port: number, o: LaunchOptions): Plan {
   const node = process.execPath;
   switch (name) {
@@ -221,20 +240,7 @@ function plan(name: BrokerName, port: number, o: LaunchOptions): Plan {
       }
       return {
         cmd: node,
-        args: [
-          entry,
-          'serve',
-          '--host',
-          '127.0.0.1',
-          '--mqtt-port',
-          String(port),
-          '--http-port',
-          '0',
-          '--coap-port',
-          '0',
-          '--auth',
-          'none',
-        ],
+        args: omapServeArgs(port),
         version: 'dist/bin/omap.js',
         stdin: 'ignore',
       };

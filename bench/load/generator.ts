@@ -163,7 +163,7 @@ export interface TrafficResult {
   /** The resulting window per publisher, messages. */
   e2eWindowPerPublisher: number;
   /** 'auto' search: delivered msgs/s measured for each window tried (empty when not searched). */
-  e2eTuning: Array<{ window: number; deliveredPerSec: number; brokerCpuPct?: number }>;
+  e2eTuning: Array<{ window: number; deliveredPerSec: number; brokerCpuPct?: number; dropped?: number }>;
   /** Times a publisher wrote off its stuck window (messages the broker dropped). */
   stalls: number;
   warmupSec: number;
@@ -314,6 +314,8 @@ class Recorder {
   t1 = Number.POSITIVE_INFINITY;
   now = 0;
   total = 0;
+  /** Sequence numbers skipped at some subscriber: messages the broker dropped (any time, tuning included). */
+  gaps = 0;
   measured = 0;
   inWindow = 0;
   readonly hist = new LatencyHistogram();
@@ -329,6 +331,7 @@ class Recorder {
     if (pubIndex < last.length) {
       const prev = last[pubIndex]!;
       if (seq > prev) {
+        if (seq > prev + 1) this.gaps += seq - prev - 1;
         this.progress[pubIndex]! += seq - prev;
         last[pubIndex] = seq;
       }
@@ -1010,7 +1013,8 @@ async function trafficInner(
     }
   }
 
-  const tuning: Array<{ window: number; deliveredPerSec: number; brokerCpuPct?: number }> = [];
+  const tuning: Array<{ window: number; deliveredPerSec: number; brokerCpuPct?: number; dropped?: number }> =
+    [];
   if (auto) {
     const max = Math.max(AUTO_START, o.e2eWindowMax ?? 4096);
     let bestRate = 0;
@@ -1020,23 +1024,30 @@ async function trafficInner(
       // The first step also absorbs the cold start (JIT, first allocations) of both sides.
       await sleep(w === AUTO_START ? TUNE_FIRST_SETTLE_MS : TUNE_SETTLE_MS);
       const c0 = rec.total;
+      const g0 = rec.gaps;
       const m0 = performance.now();
       const s0 = o.brokerPid !== null ? snapshot(o.brokerPid) : null;
       await sleep(TUNE_MEASURE_MS);
       const rate = ((rec.total - c0) * 1000) / (performance.now() - m0);
+      const dropped = rec.gaps - g0;
       const cpu = s0 !== null && o.brokerPid !== null ? cpuPercent(s0, snapshot(o.brokerPid)) : null;
       tuning.push({
         window: w,
         deliveredPerSec: Math.round(rate),
         ...(cpu !== null ? { brokerCpuPct: round(cpu) } : {}),
+        ...(dropped > 0 ? { dropped } : {}),
       });
+      // The broker dropped messages at this window (its queues overflowed): a larger one only drops more.
+      if (dropped > 0) break;
       // Past the knee: doubling gained nothing and the broker is busy (or not observed). While the
       // broker still has idle time, a flat step is more likely noise: keep doubling.
       if (rate < bestRate * TUNE_GAIN && (cpu === null || cpu >= TUNE_BUSY_PCT)) break;
       bestRate = Math.max(bestRate, rate);
     }
-    const best = Math.max(...tuning.map((t) => t.deliveredPerSec));
-    windowPerSub = tuning.find((t) => t.deliveredPerSec * TUNE_GAIN >= best)?.window ?? AUTO_START;
+    // Only windows at which nothing was dropped count (the first one always does: it is the floor).
+    const lossless = tuning.filter((t, i) => i === 0 || t.dropped === undefined);
+    const best = Math.max(...lossless.map((t) => t.deliveredPerSec));
+    windowPerSub = lossless.find((t) => t.deliveredPerSec * TUNE_GAIN >= best)?.window ?? AUTO_START;
     state.e2eWindow = perPublisher(windowPerSub);
     // Let the backlog of the larger windows tried drain to the chosen window (bounded), so that
     // the warm-up starts from the steady state of that window.

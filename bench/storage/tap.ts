@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   freePort,
+  omapServeArgs,
   probeMqtt,
   REPO_ROOT,
   spawnPinned,
@@ -109,23 +110,13 @@ async function runOnce(mode: 'off' | 'on'): Promise<Sample> {
   const questdb = QUESTDB && mode === 'on' ? await startLoopbackQuestDB() : null;
   const child = spawnPinned(
     process.execPath,
-    [
-      join(REPO_ROOT, 'dist/bin/omap.js'),
-      'serve',
-      '--mqtt-port',
-      String(port),
-      '--http-port',
-      '0',
-      '--coap-port',
-      '0',
-      '--auth',
-      'none',
+    omapServeArgs(port, [
       '--data-dir',
       dataDir,
       '--store-messages',
       mode === 'on' ? 'true' : 'false',
       ...(questdb === null ? [] : ['--questdb', `http::addr=127.0.0.1:${questdb.port}`]),
-    ],
+    ]),
     null,
   );
   let out = '';
