@@ -18,6 +18,12 @@ export function channelOfTopic(topic: string): string | null {
   return topic.slice(PREFIX.length, end);
 }
 
+/** The subtopic of a topic name whose channel is `channelId` (see {@link channelOfTopic}): '' when none. */
+export function subtopicOfTopic(topic: string, channelId: string): string {
+  const start = PREFIX.length + channelId.length + MESSAGES.length + 1;
+  return start > topic.length ? '' : topic.slice(start);
+}
+
 /**
  * The channel id of a subscription filter, or null. The channel level must be literal (no `+`/`#`):
  * `channels/+/messages` spans channels. `$share/<group>/` is looked through.

@@ -1,6 +1,6 @@
 /** Credentials, policy and the broker authorizer of the platform: the public surface of auth/. */
 export { type AuthorizationChange, ChangeFeed, type ChangeListener } from './change-feed.js';
-export { channelOfFilter, channelOfTopic } from './channel-topics.js';
+export { channelOfFilter, channelOfTopic, subtopicOfTopic } from './channel-topics.js';
 export { Grants } from './grants.js';
 export { KeyRing, SIGNING_ALG, type SigningKey } from './key-ring.js';
 export { DEFAULT_PASSWORD_COST, type PasswordCost, PasswordHasher } from './passwords.js';

@@ -4,22 +4,22 @@
  * happen once per (client, topic), not per message: the result is a MessageSource, reused, whose strings the codec
  * pool's batch carries once per batch.
  */
+import { channelOfTopic, subtopicOfTopic } from '../auth/channel-topics.js';
 import { isPlatformPrincipal } from '../auth/principal.js';
 import type { ClientInfo, Message } from '../broker/index.js';
 import { type CodecPool, MessageSource, SENML_JSON } from '../codecs/index.js';
 
-const CHANNEL_TOPIC = /^channels\/([^/]+)\/messages(?:\/(.*))?$/;
 /** Topics remembered per client; a client that publishes to more (a gateway) has its memory started over. */
 const TOPICS_PER_CLIENT = 1024;
 
 /** What the history records about one message source, or null for a topic that is not a channel's. */
 export function channelSource(topic: string, client: ClientInfo | undefined): MessageSource | null {
-  const m = CHANNEL_TOPIC.exec(topic);
-  if (m === null) return null;
+  const channel = channelOfTopic(topic);
+  if (channel === null) return null;
   const principal = client?.principal;
   return new MessageSource(
-    m[1]!,
-    m[2] ?? '',
+    channel,
+    subtopicOfTopic(topic, channel),
     // The platform's thing (or user) id when known, else the protocol's client id.
     isPlatformPrincipal(principal) ? principal.id : (client?.id ?? ''),
     client?.protocol ?? 'internal',

@@ -28,6 +28,7 @@ import {
   SENML_JSON,
   validateSenML,
 } from '../../codecs/index.js';
+import { threadCpuSeconds } from '../load/procstat.js';
 import { envelopes, PACK_CBOR, PACK_JSON, RECORDS_PER_PACK } from './fixtures.js';
 
 const QUICK = process.env.CODECS_BENCH_QUICK === '1';
@@ -201,13 +202,7 @@ interface LoadMark {
   main: number;
 }
 function mainThreadCpu(): number {
-  try {
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime, stime (fields 14 and 15)
-  } catch {
-    return Number.NaN;
-  }
+  return threadCpuSeconds('self', process.pid) ?? Number.NaN;
 }
 const CLK_TCK = 100;
 function loadMark(): LoadMark | null {

@@ -30,7 +30,16 @@ function readText(path: string): string | null {
 
 /** utime + stime in clock ticks, or null if the process is gone. */
 export function cpuTicks(pid: number): number | null {
-  const stat = readText(`/proc/${pid}/stat`);
+  return statCpuTicks(readText(`/proc/${pid}/stat`));
+}
+
+/** CPU seconds (utime + stime) of one thread of a process, or null if it is gone. */
+export function threadCpuSeconds(pid: number | 'self', tid: number): number | null {
+  const ticks = statCpuTicks(readText(`/proc/${pid}/task/${tid}/stat`));
+  return ticks === null ? null : ticks / clkTck();
+}
+
+function statCpuTicks(stat: string | null): number | null {
   if (stat === null) return null;
   // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

@@ -13,7 +13,7 @@
  * codec-pool-sized chunks with a yield after each chunk, so the event-loop delay shows how long storage blocks
  * the loop.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -22,6 +22,7 @@ import { type EventLoopUtilization, monitorEventLoopDelay, performance as perf }
 import { parseArgs } from 'node:util';
 import { openTelemetry, type Telemetry } from '../../storage/telemetry/index.js';
 import { senmlRows } from '../../test/storage/telemetry/fixtures.js';
+import { type FakeProcess, startFake } from './loopback-questdb.js';
 
 const { values } = parseArgs({
   options: {
@@ -118,39 +119,6 @@ async function benchEmbedded(thread: 'worker' | 'main'): Promise<void> {
     await telemetry.close();
     t.remove();
   }
-}
-
-interface FakeProcess {
-  child: ChildProcess;
-  port: number;
-  mode(mode: 'ok' | 'error' | 'hang'): Promise<void>;
-  stats(): Promise<{ acknowledged: number; requests: number }>;
-  stop(): Promise<void>;
-}
-
-async function startFake(): Promise<FakeProcess> {
-  const child = fork(new URL('./fake-questdb-server.ts', import.meta.url), {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const [ready] = (await once(child, 'message')) as [{ type: string; port: number }];
-  const request = async <T>(message: object): Promise<T> => {
-    const reply = once(child, 'message') as Promise<[T]>;
-    child.send(message);
-    return (await reply)[0];
-  };
-  return {
-    child,
-    port: ready.port,
-    mode: async (mode) => {
-      await request({ type: 'mode', mode });
-    },
-    stats: () => request({ type: 'stats' }),
-    stop: async () => {
-      const exited = once(child, 'exit');
-      child.send({ type: 'stop' });
-      await exited;
-    },
-  };
 }
 
 async function benchLoopback(fake: FakeProcess): Promise<void> {

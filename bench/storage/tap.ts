@@ -18,9 +18,8 @@
  * `--store questdb-loopback` writes to the loopback QuestDB endpoint (bench/storage/fake-questdb-server.ts, its own
  * process, pinned with the generator) instead of the embedded SQLite history.
  */
-import { execFileSync, fork } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -34,6 +33,8 @@ import {
   tasksetPath,
 } from '../brokers/launch.js';
 import type { TrafficResult } from '../load/generator.js';
+import { threadCpuSeconds } from '../load/procstat.js';
+import { type FakeProcess, startFake } from './loopback-questdb.js';
 
 const { values } = parseArgs({
   options: {
@@ -76,14 +77,6 @@ interface Sample {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-const CLK_TCK = 100;
-/** CPU seconds (user + system) of one thread, from /proc (Linux). */
-function threadCpuSeconds(pid: number, tid: number): number {
-  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
-
 function pinThreads(pid: number): void {
   const taskset = tasksetPath();
   if (taskset === null) throw new Error('taskset (util-linux) is needed');
@@ -93,15 +86,12 @@ function pinThreads(pid: number): void {
   }
 }
 
-/** The loopback QuestDB endpoint in its own process (on the generator's core); its port. */
-async function startLoopbackQuestDB(): Promise<{ port: number; stop: () => void }> {
-  const child = fork(new URL('./fake-questdb-server.ts', import.meta.url), {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const [ready] = (await once(child, 'message')) as [{ type: string; port: number }];
-  if (child.pid !== undefined)
-    execFileSync(tasksetPath()!, ['-a', '-p', '-c', '1', String(child.pid)], { stdio: 'ignore' });
-  return { port: ready.port, stop: () => child.kill('SIGKILL') };
+/** The loopback QuestDB endpoint in its own process, pinned to the generator's core. */
+async function startLoopbackQuestDB(): Promise<FakeProcess> {
+  const fake = await startFake();
+  if (fake.child.pid !== undefined)
+    execFileSync(tasksetPath()!, ['-a', '-p', '-c', '1', String(fake.child.pid)], { stdio: 'ignore' });
+  return fake;
 }
 
 async function runOnce(mode: 'off' | 'on'): Promise<Sample> {
@@ -156,14 +146,14 @@ async function runOnce(mode: 'off' | 'on'): Promise<Sample> {
       String(pid),
     ];
     if (values.rate !== undefined) args.push('--rate', values.rate);
-    const cpuBefore = threadCpuSeconds(pid, pid);
+    const cpuBefore = threadCpuSeconds(pid, pid) ?? Number.NaN;
     const json = execFileSync(tasksetPath()!, args, {
       cwd: REPO_ROOT,
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
       timeout: (Number(values.duration) + 60) * 1000,
     });
-    const mainCpu = threadCpuSeconds(pid, pid) - cpuBefore;
+    const mainCpu = (threadCpuSeconds(pid, pid) ?? Number.NaN) - cpuBefore;
     const r = JSON.parse(json.trim().split('\n').pop()!) as TrafficResult;
     child.kill('SIGTERM');
     await Promise.race([exited, sleep(20_000)]);
@@ -182,7 +172,7 @@ async function runOnce(mode: 'off' | 'on'): Promise<Sample> {
     };
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
-    questdb?.stop();
+    await questdb?.stop();
     await stopAllBrokers();
     rmSync(dataDir, { recursive: true, force: true });
   }

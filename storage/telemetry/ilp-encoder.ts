@@ -9,7 +9,7 @@
  *   the default.
  * - `ClientIlpWriter`: the client's own buffer, for other protocol versions (binary doubles, QuestDB ≥ 9.0).
  */
-import type { SenderBuffer } from '@questdb/nodejs-client';
+import { createBuffer, type SenderBuffer, type SenderOptions } from '@questdb/nodejs-client';
 import type { SenMLRow } from '../../codecs/index.js';
 import { crc32 } from './crc32.js';
 import { secondsToUs } from './query.js';
@@ -103,6 +103,14 @@ export class TextIlpWriter implements IlpRowWriter {
     this.#text = '';
     this.#hasColumns = false;
   }
+}
+
+/**
+ * A fresh writer for `options`' protocol version: our text encoder for protocol 1, the client's buffer for the
+ * others (binary doubles). One per batch: an abandoned write must not share a buffer with the next one.
+ */
+export function ilpWriterFor(options: SenderOptions): TextIlpWriter | ClientIlpWriter {
+  return options.protocol_version === '1' ? new TextIlpWriter() : new ClientIlpWriter(createBuffer(options));
 }
 
 /** The client's buffer behind the same interface (any protocol version). */

@@ -3,11 +3,11 @@
  * Decoding the rows and writing the lines cost ~2 µs per row: here they run off the broker's event loop, on a
  * thread below its priority (thread-priority.ts). The result's buffer is moved, not copied, back.
  */
-import { createBuffer } from '@questdb/nodejs-client';
+import type { SenderOptions } from '@questdb/nodejs-client';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { lowerThreadPriority } from '../../codecs/thread-priority.js';
 import { decodeBatch } from './batch-codec.js';
-import { ClientIlpWriter, TextIlpWriter, writeBatchLines } from './ilp-encoder.js';
+import { ilpWriterFor, writeBatchLines } from './ilp-encoder.js';
 import { parseQuestDBConfig, senderOptionsFor } from './questdb-config.js';
 import type { QuestDBTables } from './questdb-schema.js';
 
@@ -26,17 +26,23 @@ export type IlpResult = { lines: Uint8Array | null; error: null } | { lines: nul
 
 lowerThreadPriority((workerData as { niceness?: number } | undefined)?.niceness ?? 0);
 
+/** The writer's options, parsed once per configuration (one writer per thread in practice). */
+let cached: { key: string; options: SenderOptions } | null = null;
+function optionsFor(task: IlpTask): SenderOptions {
+  const key = `${task.protocolVersion}\n${task.config}`;
+  if (cached?.key !== key) {
+    const options = senderOptionsFor(parseQuestDBConfig(task.config));
+    options.protocol_version = task.protocolVersion;
+    cached = { key, options };
+  }
+  return cached.options;
+}
+
 export default function encodeIlp(task: IlpTask): IlpResult | ReturnType<typeof move> {
   let lines: Buffer | null;
   try {
     const batch = decodeBatch(task.data);
-    let w: TextIlpWriter | ClientIlpWriter;
-    if (task.protocolVersion === '1') w = new TextIlpWriter();
-    else {
-      const options = senderOptionsFor(parseQuestDBConfig(task.config));
-      options.protocol_version = task.protocolVersion;
-      w = new ClientIlpWriter(createBuffer(options));
-    }
+    const w = ilpWriterFor(optionsFor(task));
     writeBatchLines(w, batch, task.tables);
     lines = w.finish();
   } catch (error) {

@@ -19,12 +19,12 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { createBuffer, createTransport, SenderOptions, type SenderTransport } from '@questdb/nodejs-client';
+import { createTransport, SenderOptions, type SenderTransport } from '@questdb/nodejs-client';
 import { Piscina } from 'piscina';
 import { STORAGE_THREAD_NICENESS } from '../../codecs/thread-priority.js';
 import { workerModule } from '../../codecs/worker-module.js';
 import { encodeBatch, materialize } from './batch-codec.js';
-import { ClientIlpWriter, TextIlpWriter, writeBatchLines } from './ilp-encoder.js';
+import { ilpWriterFor, writeBatchLines } from './ilp-encoder.js';
 import type { IlpResult, IlpTask } from './ilp-worker.js';
 import {
   parseQuestDBConfig,
@@ -239,8 +239,7 @@ export class QuestDBWriter implements TelemetryStore {
    */
   async #encode(batch: TelemetryBatch, options: SenderOptions, generation: number): Promise<Buffer | null> {
     // A writer per call: an abandoned write that is still encoding must not share a buffer with the next one.
-    const w =
-      options.protocol_version === '1' ? new TextIlpWriter() : new ClientIlpWriter(createBuffer(options));
+    const w = ilpWriterFor(options);
     const total = batch.rows.length + batch.invalid.length;
     for (let start = 0; start < total; start += ENCODE_SLICE) {
       if (start > 0) {
