@@ -26,6 +26,14 @@ export function encodeBatch(batch: TelemetryBatch): Uint8Array {
 }
 
 /**
+ * The batch in bytes, in a buffer of its own (for a `transferList`): the encoder's output may share msgpackr's
+ * buffer, and a single encoded part is the pipeline's, kept for a retry.
+ */
+export function encodeBatchForTransfer(batch: TelemetryBatch): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(encodeBatch(batch));
+}
+
+/**
  * The batch of a spool record for a store that takes bytes: the record as one encoded part, with its counts read
  * from the joined form's header when it has one (no decoding of rows on the event loop), else from a decode.
  * @throws {BatchDecodeError} when the bytes are not a batch

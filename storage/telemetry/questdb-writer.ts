@@ -23,7 +23,7 @@ import { createTransport, SenderOptions, type SenderTransport } from '@questdb/n
 import { Piscina } from 'piscina';
 import { STORAGE_THREAD_NICENESS } from '../../codecs/thread-priority.js';
 import { workerModule } from '../../codecs/worker-module.js';
-import { encodeBatch, materialize } from './batch-codec.js';
+import { encodeBatchForTransfer, materialize } from './batch-codec.js';
 import { ilpWriterFor, writeBatchLines } from './ilp-encoder.js';
 import type { IlpResult, IlpTask } from './ilp-worker.js';
 import {
@@ -177,8 +177,7 @@ export class QuestDBWriter implements TelemetryStore {
       });
     }
     // Parts from the codec workers are joined, not decoded; rows that are objects get encoded here (rare).
-    const packed = encodeBatch(batch);
-    const data = new Uint8Array(packed); // an own buffer to transfer (packed may share msgpackr's)
+    const data = encodeBatchForTransfer(batch);
     const result = await this.#encoder.run(
       {
         data,

@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { STORAGE_THREAD_NICENESS } from '../../codecs/index.js';
-import { encodeBatch } from './batch-codec.js';
+import { encodeBatchForTransfer } from './batch-codec.js';
 import type {
   AggregateBucket,
   HistoryReader,
@@ -111,10 +111,7 @@ export class WorkerSqliteHistory implements TelemetryStore, HistoryReader {
   }
 
   write(batch: TelemetryBatch): Promise<void> {
-    const packed = encodeBatch(batch);
-    // An exact copy we can transfer: msgpack's result may share its ArrayBuffer with later packs.
-    const data = new Uint8Array(packed.byteLength);
-    data.set(packed);
+    const data = encodeBatchForTransfer(batch);
     return this.#call({ op: 'write', data }, [data.buffer]) as Promise<void>;
   }
 
