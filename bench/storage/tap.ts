@@ -5,13 +5,17 @@
  * messages (rows written to the embedded store, messages shed by the codec pool under overload).
  *
  *   npm run build && npx tsx bench/storage/tap.ts [--runs 3] [--duration 5] [--rate N] [--pin all|split]
- *                                                 [--scenario pairs] [--qos 0] [--payload 85]
+ *                                                 [--scenario pairs] [--qos 0] [--payload 85] [--e2e-window 512]
  *
  * Pinning (taskset): `all` (default) pins the whole broker process to core 0 and the load generator alone to
  * core 1, as bench:compare does: the storage path's threads (codec workers, the SQLite writer; niced 19 below the
  * I/O thread, see codecs/thread-priority.ts) share the broker's core and get what forwarding leaves. `split` puts
  * the I/O thread alone on core 0 and every other thread of the broker on core 1 with the generator (there the
  * storage work slows the generator down, which shows up as less offered load).
+ * Without `--rate` the generator keeps a fixed `--e2e-window` (default 512) messages in flight towards each
+ * subscriber in both modes. The generator's own search for the best window (`auto`) picks different windows from
+ * run to run, which made the off runs alone range over 2×; with the window fixed, runs of one mode agree within
+ * about 20 % here, and the comparison is between equal offered concurrency.
  * With `--rate`, the generator offers a fixed rate: compare broker CPU and latency at a rate storage can sustain;
  * the storage columns then say whether it did (nothing shed, every row written: the end-to-end rows/s from MQTT to
  * the store is at least twice the rate, two SenML records per message).
@@ -46,6 +50,7 @@ const { values } = parseArgs({
     qos: { type: 'string', default: '0' },
     payload: { type: 'string', default: '85' },
     store: { type: 'string', default: 'sqlite' },
+    'e2e-window': { type: 'string', default: '512' },
   },
 });
 const QUESTDB = values.store === 'questdb-loopback';
@@ -146,6 +151,7 @@ async function runOnce(mode: 'off' | 'on'): Promise<Sample> {
       String(pid),
     ];
     if (values.rate !== undefined) args.push('--rate', values.rate);
+    if (values.rate === undefined) args.push('--e2e-window', values['e2e-window']);
     const cpuBefore = threadCpuSeconds(pid, pid) ?? Number.NaN;
     const json = execFileSync(tasksetPath()!, args, {
       cwd: REPO_ROOT,
@@ -236,9 +242,14 @@ async function main(): Promise<void> {
       `| ${name} | ${fmt(r.med)} (${fmt(r.min)}–${fmt(r.max)}) | ${r.cpu} | ${r.main.toFixed(2)} | ${r.p99} |`,
     );
   }
+  // Runs are interleaved (off, on, off, on, ...): the ratio within each pair cancels slow drifts of the machine.
+  const pairs = samples
+    .filter((s) => s.mode === 'on')
+    .map((on, i) => on.delivered / samples[2 * i]!.delivered);
   console.log(
-    `delivered on/off = ${(on.med / off.med).toFixed(3)}; main-thread CPU per message on/off = ` +
-      `${(on.main / off.main).toFixed(3)}`,
+    `delivered on/off = ${(on.med / off.med).toFixed(3)} (medians); per pair ` +
+      `${pairs.map((r) => r.toFixed(2)).join(' / ')}, median ${median(pairs).toFixed(3)}; ` +
+      `main-thread CPU per message on/off = ${(on.main / off.main).toFixed(3)}`,
   );
 }
 
