@@ -121,7 +121,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
         logger.info({ pool: codecs.stats, store: sink.stats() }, 'storage path closed');
       });
       closers.push(() => codecs.close());
-      broker.on('message', new ChannelTap(codecs).onMessage);
+      broker.addMessageTap(new ChannelTap(codecs).onMessages);
       const reader = telemetry.route;
       broker.http?.setHistoryHandler(async (request, reply) => {
         const channelId = reader.match(request.path);

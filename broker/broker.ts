@@ -8,6 +8,7 @@ import type { Authorizer, ClientInfo } from './core/authorizer.js';
 import { BrokerCore, type BrokerEvents, type CoreLimits, DEFAULT_CORE_LIMITS } from './core/broker-core.js';
 import type { Logger } from './core/logger.js';
 import { Message, type MessageProperties, type QoS } from './core/message.js';
+import type { MessageTap } from './core/message-taps.js';
 import type { PayloadValidator } from './core/payload-validator.js';
 import { validateTopicName } from './core/topic.js';
 import { HttpFrontEnd } from './http/http-front-end.js';
@@ -175,6 +176,16 @@ export class Broker {
   off<K extends keyof BrokerEvents>(event: K, listener: (...args: BrokerEvents[K]) => void): this {
     this.core.off(event, listener as never);
     return this;
+  }
+
+  /**
+   * Adds a consumer of every routed message, handed over in batches once per I/O callback (see
+   * core/message-taps.ts for the contract). For consumers of every message, such as storage, it costs the publish
+   * path less than a 'message' listener. Returns the function that removes it.
+   */
+  addMessageTap(tap: MessageTap): () => void {
+    this.core.taps.add(tap);
+    return () => this.core.taps.remove(tap);
   }
 
   /** Closes every live connection whose client matches (MQTT 5: reason 0x98 administrative action). */

@@ -24,6 +24,7 @@ export {
 export type { BrokerEvents, CoreLimits } from './core/broker-core.js';
 export type { Logger } from './core/logger.js';
 export { Message, type MessageProperties, type QoS } from './core/message.js';
+export type { MessageTap } from './core/message-taps.js';
 export type { Subscriber, SubscriptionOptions } from './core/subscription.js';
 export { topicMatches, validateTopicFilter, validateTopicName } from './core/topic.js';
 export { ACCEPTED_CONTENT_TYPES } from './http/content-type.js';

@@ -7,6 +7,7 @@ import { type Authorizer, allowAll, type ClientInfo } from './authorizer.js';
 import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
 import type { Message, QoS } from './message.js';
+import { MessageTaps } from './message-taps.js';
 import type { PayloadValidator } from './payload-validator.js';
 import { RetainedStore } from './retained-store.js';
 import { Router } from './router.js';
@@ -78,6 +79,8 @@ export class BrokerCore extends EventEmitter<BrokerEvents> {
   readonly limits: CoreLimits;
   /** Front-ends register here so `invalidateAuthorizations` reaches every live client. */
   readonly authorizationListeners = new Set<(clientId?: string) => void>();
+  /** Consumers of every routed message, in batches (message-taps.ts): the cheap form of the 'message' event. */
+  readonly taps: MessageTaps;
 
   constructor(options: CoreOptions = {}) {
     super();
@@ -87,6 +90,7 @@ export class BrokerCore extends EventEmitter<BrokerEvents> {
     this.logger = options.logger ?? silentLogger;
     this.router = new Router(this.limits.maxCachedTopics);
     this.retained = new RetainedStore({ maxRetained: this.limits.maxRetained });
+    this.taps = new MessageTaps(this.logger);
   }
 
   /**
@@ -109,6 +113,7 @@ export class BrokerCore extends EventEmitter<BrokerEvents> {
       }
     }
     const n = this.router.route(message);
+    if (this.taps.active) this.taps.collect(message, publisher);
     if (this.listenerCount('message') > 0) this.emit('message', message, publisher);
     return n;
   }

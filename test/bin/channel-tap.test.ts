@@ -84,4 +84,34 @@ describe('ChannelTap', () => {
       ['c2', '', 'a', 'mqtt', 'application/octet-stream'],
     ]);
   });
+
+  it('remembers the last topic per client, a skipped one included, whatever topic comes next', async () => {
+    const { tap, pool, rows } = tapWithRows();
+    const a: ClientInfo = { id: 'a', protocol: 'mqtt' };
+    const b: ClientInfo = { id: 'b', protocol: 'mqtt' };
+    const sequence: Array<[string, ClientInfo | undefined]> = [
+      ['other/topic', a],
+      ['other/topic', a],
+      ['channels/c1/messages', a],
+      ['channels/c1/messages', b],
+      ['channels/c1/messages', a],
+      ['other/topic', a],
+      ['channels/c2/messages/x', undefined],
+      ['channels/c2/messages/x', undefined],
+    ];
+    sequence.forEach(([topic, client], i) => {
+      tap.onMessage(new Message(topic, senml(i), 0, false), client);
+    });
+    expect(pool.stats.accepted).toBe(5);
+    await pool.drain();
+    expect(
+      rows.map((r) => [r.channel, r.subtopic, r.publisher, r.kind === 'senml' ? r.value : null]),
+    ).toEqual([
+      ['c1', '', 'a', 2],
+      ['c1', '', 'b', 3],
+      ['c1', '', 'a', 4],
+      ['c2', 'x', '', 6],
+      ['c2', 'x', '', 7],
+    ]);
+  });
 });
