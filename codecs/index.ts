@@ -87,5 +87,12 @@ export {
 } from './senml.js';
 export { isSenMLErrorCode, SenMLError, type SenMLErrorCode, type SenMLErrorData } from './senml-error.js';
 export { checkStrict, type StrictResult } from './strict.js';
-export { lowerThreadPriority, STORAGE_THREAD_NICENESS } from './thread-priority.js';
+export {
+  type LoweredPriority,
+  lowerThreadPriority,
+  STORAGE_THREAD_NICENESS,
+  STORAGE_THREAD_SCHED_IDLE,
+  storageThreadPriority,
+  type ThreadPriority,
+} from './thread-priority.js';
 export { type WorkerModule, workerModule } from './worker-module.js';

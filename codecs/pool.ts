@@ -32,7 +32,7 @@ import type { EncodedRows } from './row-batch.js';
 import { type InvalidMessage, type Row, readRowColumns } from './rows.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS } from './senml.js';
 import { SenMLError } from './senml-error.js';
-import { STORAGE_THREAD_NICENESS } from './thread-priority.js';
+import { storageThreadPriority } from './thread-priority.js';
 import { workerModule } from './worker-module.js';
 
 /** Receives the rows of one batch. May return a promise: the batch stays in flight until it settles. */
@@ -80,6 +80,12 @@ export interface CodecPoolOptions {
    * Default 19 (the lowest): under CPU pressure forwarding keeps its CPU and the pool sheds instead (see thread-priority.ts).
    */
   niceness?: number;
+  /**
+   * Linux: the worker threads also switch to SCHED_IDLE, so they run only when the I/O thread leaves the CPU idle
+   * and it preempts them at once when it wakes up. Default true (needs util-linux `chrt`; without it, the niceness
+   * alone). See thread-priority.ts for the measurement behind it.
+   */
+  schedIdle?: boolean;
   /** Largest SenML payload accepted (bytes); larger ones are invalid with code 'too-large'. Default 1 MiB. */
   maxPayloadBytes?: number;
   /** Largest number of records in one pack. Default 10 000. */
@@ -214,7 +220,7 @@ export class CodecPool {
       idleTimeout: options.idleTimeoutMs ?? 60_000,
       atomics: options.atomics ?? 'disabled',
       resourceLimits: options.resourceLimits,
-      workerData: { niceness: options.niceness ?? STORAGE_THREAD_NICENESS },
+      workerData: { priority: storageThreadPriority(options) },
       // Two tasks per worker: the next batch already waits in the worker's port when it finishes one, instead of
       // after a round trip through the (possibly busy) main thread. Measured: workers idled ~20% with 1.
       concurrentTasksPerWorker: positiveInt(options.tasksPerThread, 2, 'tasksPerThread'),

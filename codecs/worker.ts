@@ -4,9 +4,9 @@
  */
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { type BatchTask, processBatch } from './batch.js';
-import { lowerThreadPriority } from './thread-priority.js';
+import { lowerThreadPriority, type ThreadPriority } from './thread-priority.js';
 
-lowerThreadPriority((workerData as { niceness?: number } | undefined)?.niceness ?? 0);
+lowerThreadPriority((workerData as { priority?: ThreadPriority } | undefined)?.priority);
 
 export default function resolveBatch(task: BatchTask): ReturnType<typeof move> {
   const result = processBatch(task);

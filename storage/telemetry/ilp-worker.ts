@@ -5,7 +5,7 @@
  */
 import type { SenderOptions } from '@questdb/nodejs-client';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
-import { lowerThreadPriority } from '../../codecs/thread-priority.js';
+import { lowerThreadPriority, type ThreadPriority } from '../../codecs/thread-priority.js';
 import { decodeBatch } from './batch-codec.js';
 import { ilpWriterFor, writeBatchLines } from './ilp-encoder.js';
 import { parseQuestDBConfig, senderOptionsFor } from './questdb-config.js';
@@ -24,7 +24,7 @@ export interface IlpTask {
 /** What comes back: the lines (null for an empty batch), or the message of an error in the data. */
 export type IlpResult = { lines: Uint8Array | null; error: null } | { lines: null; error: string };
 
-lowerThreadPriority((workerData as { niceness?: number } | undefined)?.niceness ?? 0);
+lowerThreadPriority((workerData as { priority?: ThreadPriority } | undefined)?.priority);
 
 /** The writer's options, parsed once per configuration (one writer per thread in practice). */
 let cached: { key: string; options: SenderOptions } | null = null;

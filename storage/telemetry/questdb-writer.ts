@@ -21,7 +21,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { createTransport, SenderOptions, type SenderTransport } from '@questdb/nodejs-client';
 import { Piscina } from 'piscina';
-import { STORAGE_THREAD_NICENESS } from '../../codecs/thread-priority.js';
+import { storageThreadPriority, type ThreadPriority } from '../../codecs/thread-priority.js';
 import { workerModule } from '../../codecs/worker-module.js';
 import { encodeBatchForTransfer, materialize } from './batch-codec.js';
 import { ilpWriterFor, writeBatchLines } from './ilp-encoder.js';
@@ -63,6 +63,8 @@ export interface QuestDBWriterOptions {
   encodeInWorker?: boolean;
   /** Niceness of that thread below the broker's (Linux; default 19): forwarding comes first. */
   niceness?: number;
+  /** Linux: run that thread under SCHED_IDLE as well (default true; codecs/thread-priority.ts). */
+  schedIdle?: boolean;
   logger?: TelemetryLogger;
 }
 
@@ -89,7 +91,7 @@ export class QuestDBWriter implements TelemetryStore {
   #schemaReady = false;
   #closed = false;
   readonly #encodeInWorker: boolean;
-  readonly #niceness: number;
+  readonly #priority: ThreadPriority;
   #encoder: Piscina<IlpTask, IlpResult> | null = null;
   /** Batches encoded on the worker thread (diagnostics and tests). */
   encodedOffThread = 0;
@@ -102,7 +104,7 @@ export class QuestDBWriter implements TelemetryStore {
     this.#createTables = options.createTables ?? true;
     this.#log = options.logger ?? silentTelemetryLogger;
     this.#encodeInWorker = options.encodeInWorker ?? true;
-    this.#niceness = options.niceness ?? STORAGE_THREAD_NICENESS;
+    this.#priority = storageThreadPriority(options);
   }
 
   /** With the encoder thread, batches go to it as bytes: the pipeline hands spooled records over undecoded. */
@@ -173,7 +175,7 @@ export class QuestDBWriter implements TelemetryStore {
         maxThreads: 1,
         idleTimeout: 60_000,
         atomics: 'disabled',
-        workerData: { niceness: this.#niceness },
+        workerData: { priority: this.#priority },
       });
     }
     // Parts from the codec workers are joined, not decoded; rows that are objects get encoded here (rare).

@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { STORAGE_THREAD_NICENESS } from '../../codecs/index.js';
+import { storageThreadPriority } from '../../codecs/index.js';
 import { encodeBatchForTransfer } from './batch-codec.js';
 import type {
   AggregateBucket,
@@ -38,6 +38,8 @@ export interface WorkerSqliteHistoryOptions {
   synchronous?: 'NORMAL' | 'FULL';
   /** Niceness of the worker thread below the broker's (Linux; default 19, 0 = the same): forwarding comes first. */
   niceness?: number;
+  /** Linux: run the worker thread under SCHED_IDLE as well (default true; codecs/thread-priority.ts). */
+  schedIdle?: boolean;
   logger?: TelemetryLogger;
 }
 
@@ -104,7 +106,7 @@ export class WorkerSqliteHistory implements TelemetryStore, HistoryReader {
       path: options.path,
       retention: options.retention,
       synchronous: options.synchronous,
-      niceness: options.niceness ?? STORAGE_THREAD_NICENESS,
+      priority: storageThreadPriority(options),
     };
     this.#log = options.logger ?? silentTelemetryLogger;
     this.#start();

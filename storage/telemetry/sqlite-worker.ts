@@ -3,7 +3,7 @@
  * transactions and history queries run off the broker's event loop. Spoken to by sqlite-worker-history.ts.
  */
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
-import { lowerThreadPriority } from '../../codecs/thread-priority.js';
+import { lowerThreadPriority, type ThreadPriority } from '../../codecs/thread-priority.js';
 import { decodeBatch } from './batch-codec.js';
 import type { MessageQuery } from './query.js';
 import { type RetentionOptions, SqliteHistory } from './sqlite-history.js';
@@ -13,8 +13,8 @@ export interface SqliteWorkerData {
   path: string;
   retention: RetentionOptions | undefined;
   synchronous: 'NORMAL' | 'FULL' | undefined;
-  /** Scheduling priority below the broker's I/O thread (Linux nice; 0 = the same). */
-  niceness: number;
+  /** Scheduling priority below the broker's I/O thread (thread-priority.ts). */
+  priority: ThreadPriority;
 }
 
 export type SqliteWorkerRequest =
@@ -42,7 +42,7 @@ const logger: TelemetryLogger = {
   error: (obj, msg) => send({ type: 'log', level: 'error', obj, msg }),
 };
 const data = workerData as SqliteWorkerData;
-lowerThreadPriority(data.niceness);
+lowerThreadPriority(data.priority);
 const history = new SqliteHistory({ ...data, logger });
 
 async function handle(request: SqliteWorkerRequest): Promise<unknown> {
