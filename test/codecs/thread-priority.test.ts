@@ -1,31 +1,16 @@
 /** Storage-path worker threads run below the broker's I/O thread (Linux nice and SCHED_IDLE, per thread). */
-import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CodecPool, type CodecPoolOptions } from '../../codecs/index.js';
+import { newThreads, SCHED_IDLE, SCHED_OTHER, threadScheduling } from '../thread-stat.js';
 
 const pools: CodecPool[] = [];
 afterEach(async () => {
   for (const p of pools.splice(0)) await p.destroy();
 });
 
-const SCHED_OTHER = 0;
-const SCHED_IDLE = 5;
-
-/** Niceness and scheduling policy of every thread of this process, by thread id (Linux /proc/<pid>/task/<tid>/stat). */
-function threads(): Map<number, { nice: number; policy: number }> {
-  const out = new Map<number, { nice: number; policy: number }>();
-  for (const tid of readdirSync(`/proc/${process.pid}/task`)) {
-    const stat = readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8');
-    // Fields after "(comm)": the 3rd of stat(5) is at index 0, so field n is at n - 3.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    out.set(Number(tid), { nice: Number(fields[19 - 3]), policy: Number(fields[41 - 3]) });
-  }
-  return out;
-}
-
 /** Runs one batch through a fresh pool; returns the threads that appeared, and the main thread before and after. */
 async function workerThreads(options: Partial<CodecPoolOptions>) {
-  const before = threads();
+  const before = threadScheduling();
   const pool = new CodecPool({ threads: 2, onRows: () => {}, ...options });
   pools.push(pool);
   pool.push({
@@ -38,9 +23,9 @@ async function workerThreads(options: Partial<CodecPoolOptions>) {
     payload: Buffer.from('[{"n":"x","v":1}]'),
   });
   await pool.drain(); // the worker that resolved the batch has run its module (and lowered itself) by now
-  const after = threads();
+  const after = threadScheduling();
   return {
-    fresh: [...after].filter(([tid]) => !before.has(tid)).map(([, t]) => t),
+    fresh: newThreads(before, after),
     main: [before.get(process.pid), after.get(process.pid)],
   };
 }

@@ -6,6 +6,7 @@ import { openTelemetry } from '../../../storage/telemetry/index.js';
 import { parseMessageQuery } from '../../../storage/telemetry/query.js';
 import { SqliteHistory, type SqliteHistoryOptions } from '../../../storage/telemetry/sqlite-history.js';
 import { WorkerSqliteHistory } from '../../../storage/telemetry/sqlite-worker-history.js';
+import { newThreads, SCHED_IDLE, threadScheduling } from '../../thread-stat.js';
 import { invalidMessages, ManualClock, messageRows, senmlRows, tempDir } from './fixtures.js';
 
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -109,6 +110,24 @@ describe('SqliteHistory', () => {
     await worker.write({ rows: senmlRows(10, { start: 1_900_000_000 }), invalid: [] }); // a fresh worker
     expect((await worker.counts()).senml).toBe(310);
   });
+
+  it.runIf(process.platform === 'linux')(
+    'runs its worker thread below the broker: nice 19 and SCHED_IDLE by default',
+    async () => {
+      const t = tempDir('omap-history-priority-');
+      cleanups.push(t.remove);
+      const before = threadScheduling();
+      const worker = new WorkerSqliteHistory({
+        path: join(t.dir, 'telemetry.sqlite'),
+        retention: { intervalMs: 0 },
+      });
+      cleanups.push(() => worker.close());
+      await worker.write({ rows: senmlRows(10), invalid: [] }); // the thread has started and lowered itself
+      const fresh = newThreads(before, threadScheduling());
+      expect(fresh.filter((th) => th.policy === SCHED_IDLE && th.nice === 19)).toHaveLength(1);
+      expect(threadScheduling().get(process.pid)).toEqual(before.get(process.pid));
+    },
+  );
 
   it('is the default of openTelemetry: <dataDir>/telemetry.sqlite in WAL mode, written through the pipeline', async () => {
     const t = tempDir('omap-data-');
