@@ -63,7 +63,9 @@ interface StorageStats {
     writtenRows: number;
     deadLettered: number;
     droppedRows: number;
+    /** Store batches that went through the disk spool (memory bound passed while the store lagged, or an outage). */
     spilledBatches: number;
+    writtenBatches: number;
     /** Rows still in the spool when the broker had stopped (written by the next start). */
     spoolRows: number;
   };
@@ -203,6 +205,7 @@ async function main(): Promise<void> {
           ? ''
           : `, accepted ${fmt(st.pool.accepted)}, rows written ${fmt(st.store.writtenRows)}, ` +
             `shed ${fmt(st.pool.droppedOverload)}, invalid ${fmt(st.pool.invalid)}, ` +
+            `spilled ${st.store.spilledBatches} of ${st.store.writtenBatches} store batches, ` +
             `left in the spool ${fmt(st.store.spoolRows)}`;
       console.error(
         `run ${i + 1} ${mode}: ${fmt(s.delivered)} msgs/s, loss ${s.loss}, broker CPU ${s.brokerCpu} %, ` +
