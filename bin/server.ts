@@ -139,9 +139,9 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     }
 
     if (options.metrics && broker.http !== null) {
-      const registry = createMetrics({ broker, pool, telemetry });
+      const metrics = createMetrics({ broker, pool, telemetry });
       broker.http.route('get', '/metrics', async (_request, reply) => {
-        reply.send(200, await registry.metrics(), { 'Content-Type': registry.contentType });
+        reply.send(200, await metrics.scrape(), { 'Content-Type': metrics.contentType });
       });
     }
 
