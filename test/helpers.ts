@@ -130,6 +130,21 @@ export class RawClient {
     this.socket.write(mqttPacket.generate(packet, { protocolVersion: this.version }));
   }
 
+  /** Sends SUBSCRIBE (with MQTT 5 properties if given) and resolves with the SUBACK. */
+  async subscribe(
+    subscriptions: mqttPacket.ISubscription[],
+    messageId = 1,
+    properties?: mqttPacket.ISubscribePacket['properties'],
+  ): Promise<mqttPacket.ISubackPacket> {
+    this.send({
+      cmd: 'subscribe',
+      messageId,
+      subscriptions,
+      ...(properties !== undefined && { properties }),
+    });
+    return (await this.next('suback')) as mqttPacket.ISubackPacket;
+  }
+
   write(bytes: Buffer): void {
     this.socket.write(bytes);
   }

@@ -34,15 +34,10 @@ describe('management hooks', () => {
   it('removeSubscriptions revokes matching subscriptions of live and offline sessions', async () => {
     tb = await startBroker();
     const live = await raw({ clientId: 'live', username: 'u1' });
-    live.send({
-      cmd: 'subscribe',
-      messageId: 1,
-      subscriptions: [
-        { topic: 'channels/1/#', qos: 0 },
-        { topic: 'channels/2/#', qos: 0 },
-      ],
-    });
-    await live.next('suback');
+    await live.subscribe([
+      { topic: 'channels/1/#', qos: 0 },
+      { topic: 'channels/2/#', qos: 0 },
+    ]);
     const removed = tb.broker.removeSubscriptions(
       (client, filter) => client?.username === 'u1' && filter.startsWith('channels/1/'),
     );

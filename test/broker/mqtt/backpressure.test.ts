@@ -26,8 +26,7 @@ describe('a slow subscriber never slows the others', () => {
     tb = await startBroker({ limits: { maxOutboundBytes: 256 * 1024 } });
     const stalled = await RawClient.connected(tb.port, { clientId: 'stalled' });
     raws.push(stalled);
-    stalled.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'load', qos: 0 }] });
-    await stalled.next('suback');
+    await stalled.subscribe([{ topic: 'load', qos: 0 }]);
     stalled.socket.pause(); // stops reading: kernel buffers fill, then the broker's bound is reached
 
     const healthy = await connectClient(tb.url, { clientId: 'healthy' });
@@ -56,8 +55,7 @@ describe('a slow subscriber never slows the others', () => {
     tb = await startBroker({ limits: { maxInflight: 10, maxQueued: 50 }, logger });
     const silent = await RawClient.connected(tb.port, { clientId: 'silent' });
     raws.push(silent);
-    silent.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'q1', qos: 1 }] });
-    await silent.next('suback');
+    await silent.subscribe([{ topic: 'q1', qos: 1 }]);
     const pub = await connectClient(tb.url);
     clients.push(pub);
     // 10 in flight + 50 queued; the last 3 find the queue full. Every publish is still acknowledged.

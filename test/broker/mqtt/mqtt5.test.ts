@@ -6,7 +6,6 @@ import type {
   IDisconnectPacket,
   IPubackPacket,
   IPublishPacket,
-  ISubackPacket,
   IUnsubackPacket,
 } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -105,8 +104,7 @@ describe('CONNECT / CONNACK', () => {
       clean: false,
       properties: { sessionExpiryInterval: 1 },
     });
-    first.c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'exp', qos: 1 }] });
-    await first.c.next('suback');
+    await first.c.subscribe([{ topic: 'exp', qos: 1 }]);
     first.c.send({ cmd: 'disconnect' });
     await first.c.whenClosed();
     tb.broker.publish({ topic: 'exp', payload: 'kept for you', qos: 1 });
@@ -122,8 +120,7 @@ describe('CONNECT / CONNACK', () => {
   it('with session expiry 0 the session ends with the connection', async () => {
     await broker();
     const { c } = await raw5({ clientId: 'gone', clean: false });
-    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'g', qos: 1 }] });
-    await c.next('suback');
+    await c.subscribe([{ topic: 'g', qos: 1 }]);
     c.destroy();
     await until(() => !tb.broker.core.sessions.has('gone'));
     expect(tb.broker.core.router.index.size).toBe(0);
@@ -143,8 +140,7 @@ describe('flow control and sizes', () => {
   it('never has more unacknowledged messages in flight than the client Receive Maximum', async () => {
     await broker();
     const { c } = await raw5({ clientId: 'slowacker', properties: { receiveMaximum: 2 } });
-    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'fc', qos: 1 }] });
-    await c.next('suback');
+    await c.subscribe([{ topic: 'fc', qos: 1 }]);
     for (let i = 0; i < 5; i++) tb.broker.publish({ topic: 'fc', payload: `m${i}`, qos: 1 });
     const a = (await c.next('publish')) as IPublishPacket;
     await c.next('publish');
@@ -158,8 +154,7 @@ describe('flow control and sizes', () => {
   it('never sends a packet larger than the client Maximum Packet Size', async () => {
     await broker();
     const { c } = await raw5({ properties: { maximumPacketSize: 100 } });
-    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'big', qos: 1 }] });
-    await c.next('suback');
+    await c.subscribe([{ topic: 'big', qos: 1 }]);
     tb.broker.publish({ topic: 'big', payload: Buffer.alloc(200), qos: 1 });
     tb.broker.publish({ topic: 'big', payload: 'small', qos: 1 });
     expect(((await c.next('publish')) as IPublishPacket).payload.toString()).toBe('small');
@@ -197,8 +192,7 @@ describe('topic aliases', () => {
   it('assigns outbound aliases to repeated topics for clients that allow them', async () => {
     await broker();
     const { c } = await raw5({ properties: { topicAliasMaximum: 1 } });
-    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'out/#', qos: 0 }] });
-    await c.next('suback');
+    await c.subscribe([{ topic: 'out/#', qos: 0 }]);
     for (const t of ['out/a', 'out/a', 'out/b']) tb.broker.publish({ topic: t, payload: t });
     const [p1, p2, p3] = [
       await c.next('publish'),
@@ -245,8 +239,7 @@ describe('PUBLISH properties', () => {
   it('does not deliver expired messages and sends the remaining interval', async () => {
     await broker();
     const first = await raw5({ clientId: 'late', clean: false, properties: { sessionExpiryInterval: 60 } });
-    first.c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'ttl', qos: 1 }] });
-    await first.c.next('suback');
+    await first.c.subscribe([{ topic: 'ttl', qos: 1 }]);
     first.c.destroy();
     await until(() => tb.broker.core.sessions.get('late')?.link === null);
     const p = await v5();
@@ -310,15 +303,13 @@ describe('SUBSCRIBE options', () => {
     tb.broker.publish({ topic: 'rh', payload: 'stored', retain: true });
     const { c } = await raw5();
     const subscribe = async (rh: number, id: number) => {
-      c.send({
-        cmd: 'subscribe',
-        messageId: id,
-        subscriptions: [
+      await c.subscribe(
+        [
           { topic: 'rh', qos: 0, rh },
           { topic: `m${id}`, qos: 0 },
         ],
-      });
-      await c.next('suback');
+        id,
+      );
       tb.broker.publish({ topic: `m${id}`, payload: 'marker' });
       const packets: string[] = [];
       for (;;) {
@@ -341,20 +332,8 @@ describe('SUBSCRIBE options', () => {
   it('delivers subscription identifiers, all of them for overlapping subscriptions', async () => {
     await broker();
     const { c } = await raw5();
-    c.send({
-      cmd: 'subscribe',
-      messageId: 1,
-      subscriptions: [{ topic: 'sid/+', qos: 1 }],
-      properties: { subscriptionIdentifier: 5 },
-    });
-    await c.next('suback');
-    c.send({
-      cmd: 'subscribe',
-      messageId: 2,
-      subscriptions: [{ topic: 'sid/#', qos: 0 }],
-      properties: { subscriptionIdentifier: 7 },
-    });
-    await c.next('suback');
+    await c.subscribe([{ topic: 'sid/+', qos: 1 }], 1, { subscriptionIdentifier: 5 });
+    await c.subscribe([{ topic: 'sid/#', qos: 0 }], 2, { subscriptionIdentifier: 7 });
     tb.broker.publish({ topic: 'sid/x', payload: 'both', qos: 1 });
     const m = (await c.next('publish')) as IPublishPacket;
     expect(m.qos).toBe(1);
@@ -391,15 +370,17 @@ describe('reason codes and reason strings', () => {
     const { c } = await raw5();
     c.send(pub('nobody/listens', 'x', 1, 1));
     expect(((await c.next('puback')) as IPubackPacket).reasonCode).toBe(0x10);
-    c.send({
-      cmd: 'subscribe',
-      messageId: 2,
-      subscriptions: [
-        { topic: 'a/#/b', qos: 1 },
-        { topic: 'ok', qos: 2 },
-      ],
-    });
-    expect(((await c.next('suback')) as ISubackPacket).granted).toEqual([0x8f, 2]);
+    expect(
+      (
+        await c.subscribe(
+          [
+            { topic: 'a/#/b', qos: 1 },
+            { topic: 'ok', qos: 2 },
+          ],
+          2,
+        )
+      ).granted,
+    ).toEqual([0x8f, 2]);
     c.send({ cmd: 'unsubscribe', messageId: 3, unsubscriptions: ['ok', 'never'] });
     expect(((await c.next('unsuback')) as IUnsubackPacket).granted).toEqual([0, 0x11]);
   });
@@ -423,8 +404,7 @@ describe('reason codes and reason strings', () => {
     const { c } = await raw5({ keepalive: 1 });
     expect(((await c.next('disconnect', 4000)) as IDisconnectPacket).reasonCode).toBe(0x8d);
     const { c: full } = await raw5({ clientId: 'full' });
-    full.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'full', qos: 1 }] });
-    await full.next('suback');
+    await full.subscribe([{ topic: 'full', qos: 1 }]);
     // One in flight, one queued, the third finds the queue full.
     for (let i = 0; i < 3; i++) tb.broker.publish({ topic: 'full', payload: `${i}`, qos: 1 });
     expect(tb.broker.core.sessions.get('full')!.stats.droppedOverflow).toBe(1);

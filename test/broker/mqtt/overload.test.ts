@@ -1,7 +1,7 @@
 /** Overload protection: connection, subscription and topic limits, rate limits, and a flood. */
 import { connect as netConnect } from 'node:net';
 import type { MqttClient } from 'mqtt';
-import mqttPacket, { type ISubackPacket } from 'mqtt-packet';
+import mqttPacket from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BrokerOptions } from '../../../broker/index.js';
 import {
@@ -45,23 +45,17 @@ describe('limits', () => {
     await broker({ limits: { maxSubscriptionsPerClient: 2 } });
     const c = await RawClient.connected(tb.port, {}, 5);
     raws.push(c);
-    c.send({
-      cmd: 'subscribe',
-      messageId: 1,
-      subscriptions: ['a', 'b', 'c'].map((topic) => ({ topic, qos: 0 as const })),
-    });
-    expect(((await c.next('suback')) as ISubackPacket).granted).toEqual([0, 0, 0x97]);
+    const subscriptions = ['a', 'b', 'c'].map((topic) => ({ topic, qos: 0 as const }));
+    expect((await c.subscribe(subscriptions)).granted).toEqual([0, 0, 0x97]);
     // Re-subscribing to an existing filter is not a new subscription.
-    c.send({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: 'a', qos: 1 }] });
-    expect(((await c.next('suback')) as ISubackPacket).granted).toEqual([1]);
+    expect((await c.subscribe([{ topic: 'a', qos: 1 }], 2)).granted).toEqual([1]);
   });
 
   it('refuses topics deeper than maxTopicLevels', async () => {
     await broker({ limits: { maxTopicLevels: 3 } });
     const c = await RawClient.connected(tb.port);
     raws.push(c);
-    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a/b/c/d', qos: 0 }] });
-    expect(((await c.next('suback')) as ISubackPacket).granted).toEqual([0x80]);
+    expect((await c.subscribe([{ topic: 'a/b/c/d', qos: 0 }])).granted).toEqual([0x80]);
     c.send({
       cmd: 'publish',
       topic: 'a/b/c/d',

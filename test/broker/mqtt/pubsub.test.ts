@@ -63,15 +63,10 @@ describe('publish and subscribe (mqtt.js)', () => {
 
   it('delivers once, at the highest granted QoS, through overlapping subscriptions', async () => {
     const sub = await raw({ clientId: 'overlap' });
-    sub.send({
-      cmd: 'subscribe',
-      messageId: 1,
-      subscriptions: [
-        { topic: 'o/+', qos: 0 },
-        { topic: 'o/#', qos: 2 },
-      ],
-    });
-    await sub.next('suback');
+    await sub.subscribe([
+      { topic: 'o/+', qos: 0 },
+      { topic: 'o/#', qos: 2 },
+    ]);
     const pub = await client();
     await pub.publishAsync('o/x', 'once', { qos: 1 });
     await pub.publishAsync('o/y', 'marker', { qos: 0 });
@@ -158,15 +153,10 @@ describe('publish and subscribe (mqtt.js)', () => {
 describe('outbound batching', () => {
   it('keeps the order and bytes of small and large packets written in one tick', async () => {
     const sub = await raw({ clientId: 'batched' });
-    sub.send({
-      cmd: 'subscribe',
-      messageId: 1,
-      subscriptions: [
-        { topic: 'b/0', qos: 0 },
-        { topic: 'b/1', qos: 1 },
-      ],
-    });
-    await sub.next('suback');
+    await sub.subscribe([
+      { topic: 'b/0', qos: 0 },
+      { topic: 'b/1', qos: 1 },
+    ]);
     // Synchronous publishes: everything below goes out in the same flush. Small packets are written in
     // place (growing the batch buffer several times), large QoS 0 ones are queued by reference. The
     // 27 QoS 1 messages stay within the in-flight window, so none waits behind the QoS 0 ones.

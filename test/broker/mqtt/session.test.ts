@@ -56,8 +56,7 @@ describe('sessions', () => {
     const raw = await rawOpen();
     raw.send({ cmd: 'connect', clientId: 'sp', clean: false, keepalive: 0, protocolVersion: 4 });
     expect(((await raw.next('connack')) as IConnackPacket).sessionPresent).toBe(false);
-    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sp', qos: 1 }] });
-    await raw.next('suback');
+    await raw.subscribe([{ topic: 'sp', qos: 1 }]);
     raw.send({ cmd: 'disconnect' });
     await raw.whenClosed();
 
@@ -117,8 +116,7 @@ describe('sessions', () => {
     const sub = await rawOpen();
     sub.send({ cmd: 'connect', clientId: 'redeliver', clean: false, keepalive: 0, protocolVersion: 4 });
     await sub.next('connack');
-    sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'r', qos: 1 }] });
-    await sub.next('suback');
+    await sub.subscribe([{ topic: 'r', qos: 1 }]);
     const pub = await client();
     await pub.publishAsync('r', 'needs ack', { qos: 1 });
     const first = (await sub.next('publish')) as IPublishPacket;
@@ -141,8 +139,7 @@ describe('sessions', () => {
     const sub = await rawOpen();
     sub.send({ cmd: 'connect', clientId: 'q2sub', clean: false, keepalive: 0, protocolVersion: 4 });
     await sub.next('connack');
-    sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'x2', qos: 2 }] });
-    await sub.next('suback');
+    await sub.subscribe([{ topic: 'x2', qos: 2 }]);
 
     // Publisher: PUBLISH, receives PUBREC, then its connection dies before PUBREL.
     const pub = await rawOpen();
@@ -213,8 +210,7 @@ describe('sessions', () => {
     const sub = await rawOpen();
     sub.send({ cmd: 'connect', clientId: 'window', clean: true, keepalive: 0, protocolVersion: 4 });
     await sub.next('connack');
-    sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'w', qos: 1 }] });
-    await sub.next('suback');
+    await sub.subscribe([{ topic: 'w', qos: 1 }]);
     const pub = await client();
     for (let i = 0; i < 6; i++) await pub.publishAsync('w', `m${i}`, { qos: 1 });
     const session = tb.broker.core.sessions.get('window')!;
