@@ -88,7 +88,6 @@ export {
 export { isSenMLErrorCode, SenMLError, type SenMLErrorCode, type SenMLErrorData } from './senml-error.js';
 export { checkStrict, type StrictResult } from './strict.js';
 export {
-  type LoweredPriority,
   lowerThreadPriority,
   STORAGE_THREAD_NICENESS,
   STORAGE_THREAD_SCHED_IDLE,

@@ -32,39 +32,29 @@ export interface ThreadPriority {
   schedIdle?: boolean;
 }
 
-/** What `lowerThreadPriority` did to the calling thread. */
-export interface LoweredPriority {
-  niced: boolean;
-  schedIdle: boolean;
-}
-
 /** Lowers the calling thread's scheduling priority (Linux; elsewhere nothing is done). */
-export function lowerThreadPriority(priority: ThreadPriority | undefined): LoweredPriority {
-  const done = { niced: false, schedIdle: false };
-  if (process.platform !== 'linux' || priority === undefined) return done;
+export function lowerThreadPriority(priority: ThreadPriority | undefined): void {
+  if (process.platform !== 'linux' || priority === undefined) return;
   const niceness = priority.niceness ?? 0;
   if (Number.isInteger(niceness) && niceness > 0) {
     try {
       setPriority(Math.min(19, niceness));
-      done.niced = true;
     } catch {
       // not permitted (containers may refuse): the thread keeps the process's priority
     }
   }
-  if (priority.schedIdle === true) done.schedIdle = enterSchedIdle();
-  return done;
+  if (priority.schedIdle === true) enterSchedIdle();
 }
 
-function enterSchedIdle(): boolean {
+function enterSchedIdle(): void {
   try {
     // "<pid>/task/<tid>": the id the kernel schedules this thread by.
     const tid = readlinkSync('/proc/thread-self').split('/').pop() ?? '';
-    if (!/^\d+$/.test(tid)) return false;
+    if (!/^\d+$/.test(tid)) return;
     // Blocks this worker (not the I/O thread) for the few ms chrt takes, before it does any work.
     execFileSync('chrt', ['--idle', '--pid', '0', tid], { stdio: 'ignore', timeout: 5000 });
-    return true;
   } catch {
-    return false; // no chrt, or not permitted: the niceness alone
+    // no chrt, or not permitted: the niceness alone
   }
 }
 

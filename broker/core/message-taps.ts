@@ -29,12 +29,11 @@ export type MessageTap = (
 
 export class MessageTaps {
   readonly #logger: Logger;
-  #taps: MessageTap[] = [];
+  /** Replaced, never changed in place: a flush iterating it is not disturbed by a tap added or removed meanwhile. */
+  #taps: readonly MessageTap[] = [];
   #messages: (Message | undefined)[] = [];
   #publishers: (ClientInfo | undefined)[] = [];
   #count = 0;
-  /** Taps were added: `publish` collects messages. */
-  active = false;
 
   constructor(logger: Logger) {
     this.#logger = logger;
@@ -42,13 +41,16 @@ export class MessageTaps {
 
   add(tap: MessageTap): void {
     if (!this.#taps.includes(tap)) this.#taps = [...this.#taps, tap];
-    this.active = true;
   }
 
   /** Removes a tap; messages collected but not yet handed over are not given to it. */
   remove(tap: MessageTap): void {
     this.#taps = this.#taps.filter((t) => t !== tap);
-    this.active = this.#taps.length > 0;
+  }
+
+  /** Some tap is added: `publish` collects messages. */
+  get active(): boolean {
+    return this.#taps.length > 0;
   }
 
   /** Collects one routed message for the taps (call only while `active`). */
