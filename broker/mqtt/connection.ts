@@ -301,7 +301,7 @@ export class MqttConnection implements SessionLink, PacketSink, TransportHandler
     this.markDirty();
   }
 
-  /** Queues an acknowledgement (see `encodeAck`) without allocating a buffer for it. */
+  /** Queues an acknowledgement (see `writeAckInto`) without allocating a buffer for it. */
   sendAck(type: 4 | 5 | 6 | 7, packetId: number, reasonCode = 0): void {
     if (this.state === 'closed') return;
     const at = this.reserve(reasonCode === 0 ? 4 : 5); // before reading `tail`: it may be replaced

@@ -200,14 +200,10 @@ export function encodePublish(
   return buf;
 }
 
-/** PUBACK, PUBREC, PUBREL, PUBCOMP: 4 bytes, or 5 with an MQTT 5 reason code other than success. */
-export function encodeAck(type: 4 | 5 | 6 | 7, packetId: number, reasonCode = 0): Buffer {
-  const buf = Buffer.allocUnsafe(reasonCode === 0 ? 4 : 5);
-  writeAckInto(buf, 0, type, packetId, reasonCode);
-  return buf;
-}
-
-/** Writes an acknowledgement (see `encodeAck`) into `buf` at `at`; returns the offset after it. */
+/**
+ * Writes PUBACK, PUBREC, PUBREL or PUBCOMP into `buf` at `at`: 4 bytes, or 5 with an MQTT 5 reason code other than
+ * success. Returns the offset after it.
+ */
 export function writeAckInto(
   buf: Buffer,
   at: number,
